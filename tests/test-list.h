@@ -1,0 +1,6 @@
+/* The declared list of tests: one list-*.h per area, each a sequence of
+ * TEST_ENTRY(name) lines. The runner runs them in this order. */
+#include "list-core.h"
+#include "list-package.h"
+#include "list-tensorio.h"
+#include "list-interp.h"
