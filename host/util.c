@@ -28,8 +28,9 @@ void *cr_malloc(size_t n) { return g_realloc(NULL, 0, n ? n : 1); }
 void *cr_calloc(size_t n, size_t size)
 {
     if (size && n > SIZE_MAX / size) return NULL;
-    void *p = cr_malloc(n * size);
-    if (p) memset(p, 0, (n * size) ? n * size : 1);
+    size_t total = n * size;
+    void *p = cr_malloc(total);
+    if (p) memset(p, 0, total > 0 ? total : 1);
     return p;
 }
 void *cr_realloc(void *p, size_t n) { return g_realloc(p, 0, n ? n : 1); }

@@ -4,7 +4,9 @@
  *   crucible-tests --list        list test names
  *
  * Prints one line per test and a final "N passed, N failed, N skipped". */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "runner.h"
 
 #include <stdarg.h>

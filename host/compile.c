@@ -1,0 +1,1018 @@
+/*
+ * compile.c - `crucible compile`: load, pre-flight, compile, verify,
+ * package.
+ *
+ * Plugin code runs only before the package writer is opened: artifacts are
+ * staged in a private work directory and the package is written and
+ * renamed into place at the very end, so a failed (or crashing) compile
+ * never leaves a package behind.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "interp.h"
+#include "package.h"
+#include "sha256.h"
+#include "tensorio.h"
+
+/* ----------------------------------------------------------- staging */
+
+typedef struct staged {
+    char *name; /* full entry name, e.g. targets/x/model.c */
+    char *path; /* staged copy */
+} staged;
+
+typedef struct stage {
+    staged *items;
+    size_t n, cap;
+    char *dir;
+    const char *prefix; /* "targets/<id>/" */
+    unsigned counter;
+    int errors;
+} stage;
+
+static int stage_add_bytes(stage *s, const char *name, const void *bytes,
+                           size_t len, const char *src_path)
+{
+    char why[256];
+    if (!name || pkg_check_name(name, why, sizeof why) != 0) {
+        cr_host_log("crucible", CRUCIBLE_LOG_MISBEHAVING,
+                    "artifact name '%s' refused: %s", name ? name : "(null)",
+                    name ? why : "NULL name");
+        s->errors++;
+        return CRUCIBLE_E_INVALID;
+    }
+    jbuf full;
+    jb_init(&full);
+    jb_puts(&full, s->prefix);
+    jb_puts(&full, name);
+    if (full.err) return CRUCIBLE_E_NOMEM;
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->items[i].name, full.s)) {
+            cr_host_log("crucible", CRUCIBLE_LOG_MISBEHAVING,
+                        "artifact %s emitted twice", full.s);
+            jb_free(&full);
+            s->errors++;
+            return CRUCIBLE_E_INVALID;
+        }
+    char fn[64];
+    snprintf(fn, sizeof fn, "a%06u", s->counter++);
+    char *dst = cr_path_join(s->dir, fn);
+    char err[512];
+    int rc = CRUCIBLE_OK;
+    if (!dst) rc = CRUCIBLE_E_NOMEM;
+    uint8_t *buf = NULL;
+    if (rc == CRUCIBLE_OK && src_path) {
+        buf = cr_read_file(src_path, &len, (size_t)1 << 30, err, sizeof err);
+        if (!buf) {
+            cr_host_log("crucible", CRUCIBLE_LOG_ERROR, "artifact %s: %s",
+                        full.s, err);
+            rc = CRUCIBLE_E_IO;
+        }
+        bytes = buf;
+    }
+    if (rc == CRUCIBLE_OK &&
+        cr_write_file_atomic(dst, bytes ? bytes : "", len, err, sizeof err)) {
+        cr_host_log("crucible", CRUCIBLE_LOG_ERROR, "staging %s: %s", full.s,
+                    err);
+        rc = CRUCIBLE_E_IO;
+    }
+    cr_free(buf);
+    if (rc == CRUCIBLE_OK &&
+        cr_grow((void **)&s->items, &s->cap, s->n + 1, sizeof(staged)))
+        rc = CRUCIBLE_E_NOMEM;
+    if (rc != CRUCIBLE_OK) {
+        cr_free(dst);
+        jb_free(&full);
+        s->errors++;
+        return rc;
+    }
+    s->items[s->n].name = jb_take(&full);
+    s->items[s->n].path = dst;
+    s->n++;
+    return CRUCIBLE_OK;
+}
+
+static int sink_emit(void *ctx, const char *name, const void *bytes, size_t len)
+{
+    if (!bytes && len) return CRUCIBLE_E_INVALID;
+    return stage_add_bytes(ctx, name, bytes, len, NULL);
+}
+static int sink_emit_file(void *ctx, const char *name, const char *path)
+{
+    if (!path) return CRUCIBLE_E_INVALID;
+    return stage_add_bytes(ctx, name, NULL, 0, path);
+}
+
+/* ----------------------------------------------------------- samples */
+
+typedef struct sample_set {
+    size_t n;          /* samples */
+    size_t n_in, n_out;
+    cr_array *in;      /* n * n_in */
+    cr_array *out;     /* n * n_out */
+    crucible_tensor_view *views; /* n * (n_in + n_out) */
+    const crucible_tensor_view **view_ptrs;
+    crucible_sample *samples;
+    const crucible_sample **sample_ptrs;
+    char source[256];
+} sample_set;
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+static int random_input(const cr_tensor *t, uint64_t *rng, cr_array *a,
+                        char *err, size_t errlen)
+{
+    memset(a, 0, sizeof *a);
+    a->dtype = t->dtype;
+    a->rank = t->rank;
+    for (int32_t d = 0; d < t->rank; d++) a->dims[d] = t->dims[d];
+    uint64_t n = ir_numel(t);
+    if (!n && t->rank) {
+        snprintf(err, errlen, "input %s has an unknown shape; give samples "
+                              "with --input", t->name);
+        return -1;
+    }
+    size_t es = interp_elem_size(t->dtype);
+    if (!es) {
+        snprintf(err, errlen, "cannot make random data for input %s of type %s",
+                 t->name, ir_dtype_name(t->dtype));
+        return -1;
+    }
+    a->bytes = (size_t)n * es;
+    a->data = cr_calloc(n ? n : 1, es);
+    if (!a->data) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t r = rng_next(rng);
+        switch (t->dtype) {
+        case CRUCIBLE_DT_F32:
+            ((float *)a->data)[i] = (float)((double)(r >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+            break;
+        case CRUCIBLE_DT_I8: ((int8_t *)a->data)[i] = (int8_t)(r & 0xff); break;
+        case CRUCIBLE_DT_U8: ((uint8_t *)a->data)[i] = (uint8_t)(r & 0xff); break;
+        case CRUCIBLE_DT_I32: ((int32_t *)a->data)[i] = (int32_t)(r % 8); break;
+        case CRUCIBLE_DT_I64: ((int64_t *)a->data)[i] = (int64_t)(r % 8); break;
+        case CRUCIBLE_DT_I16: ((int16_t *)a->data)[i] = (int16_t)(r & 0xffff); break;
+        default: ((uint8_t *)a->data)[i * es] = 0; break;
+        }
+    }
+    return 0;
+}
+
+static void fill_view(crucible_tensor_view *v, const cr_array *a,
+                      const char *name)
+{
+    memset(v, 0, sizeof *v);
+    v->size = sizeof *v;
+    v->name = name;
+    v->dtype = a->dtype;
+    v->rank = a->rank;
+    v->dims = a->dims;
+    v->quant_axis = -1;
+    v->data = a->data;
+    v->data_bytes = a->bytes;
+    v->flags = CRUCIBLE_TENSOR_CONST;
+}
+
+static void samples_free(sample_set *s)
+{
+    if (s->in)
+        for (size_t i = 0; i < s->n * s->n_in; i++) tio_free(&s->in[i]);
+    if (s->out)
+        for (size_t i = 0; i < s->n * s->n_out; i++) tio_free(&s->out[i]);
+    cr_free(s->in);
+    cr_free(s->out);
+    cr_free(s->views);
+    cr_free(s->view_ptrs);
+    cr_free(s->samples);
+    cr_free(s->sample_ptrs);
+    memset(s, 0, sizeof *s);
+}
+
+/* inputs: explicit files (one sample), else `count` random samples. */
+static int samples_make(const cr_graph *g, const char *const *files,
+                        size_t n_files, size_t count, uint64_t seed,
+                        sample_set *s, char *err, size_t errlen)
+{
+    memset(s, 0, sizeof *s);
+    s->n_in = g->n_inputs;
+    s->n_out = g->n_outputs;
+    if (n_files) {
+        if (n_files % (g->n_inputs ? g->n_inputs : 1) != 0 || !g->n_inputs) {
+            snprintf(err, errlen, "the model has %zu inputs; --input got %zu "
+                                  "files (give one file per input, per sample)",
+                     g->n_inputs, n_files);
+            return -1;
+        }
+        s->n = n_files / g->n_inputs;
+        snprintf(s->source, sizeof s->source, "%zu sample%s from --input", s->n,
+                 s->n == 1 ? "" : "s");
+    } else {
+        s->n = count;
+        snprintf(s->source, sizeof s->source,
+                 "%zu random sample%s (seed %llu)", count, count == 1 ? "" : "s",
+                 (unsigned long long)seed);
+    }
+    s->in = cr_calloc(s->n * s->n_in + 1, sizeof(cr_array));
+    s->out = cr_calloc(s->n * s->n_out + 1, sizeof(cr_array));
+    size_t nv = s->n * (s->n_in + s->n_out) + 1;
+    s->views = cr_calloc(nv, sizeof(crucible_tensor_view));
+    s->view_ptrs = cr_calloc(nv, sizeof(void *));
+    s->samples = cr_calloc(s->n + 1, sizeof(crucible_sample));
+    s->sample_ptrs = cr_calloc(s->n + 1, sizeof(void *));
+    if (!s->in || !s->out || !s->views || !s->view_ptrs || !s->samples ||
+        !s->sample_ptrs) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    uint64_t rng = seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
+    for (size_t k = 0; k < s->n; k++) {
+        for (size_t i = 0; i < s->n_in; i++) {
+            cr_array *a = &s->in[k * s->n_in + i];
+            const cr_tensor *t = &g->tensors[g->inputs[i]];
+            if (n_files) {
+                const char *f = files[k * s->n_in + i];
+                if (tio_load(f, a, err, errlen)) return -1;
+                if (a->dtype != t->dtype) {
+                    cr_array conv;
+                    if (tio_convert(a, t->dtype, &conv, err, errlen)) return -1;
+                    tio_free(a);
+                    *a = conv;
+                }
+            } else if (random_input(t, &rng, a, err, errlen)) {
+                return -1;
+            }
+        }
+        if (interp_run(g, &s->in[k * s->n_in], s->n_in, &s->out[k * s->n_out],
+                       err, errlen))
+            return -1;
+        crucible_sample *sm = &s->samples[k];
+        sm->size = sizeof *sm;
+        size_t base = k * (s->n_in + s->n_out);
+        for (size_t i = 0; i < s->n_in; i++) {
+            fill_view(&s->views[base + i], &s->in[k * s->n_in + i],
+                      g->tensors[g->inputs[i]].name);
+            s->view_ptrs[base + i] = &s->views[base + i];
+        }
+        for (size_t i = 0; i < s->n_out; i++) {
+            fill_view(&s->views[base + s->n_in + i], &s->out[k * s->n_out + i],
+                      g->tensors[g->outputs[i]].name);
+            s->view_ptrs[base + s->n_in + i] = &s->views[base + s->n_in + i];
+        }
+        sm->n_inputs = (uint32_t)s->n_in;
+        sm->inputs = &s->view_ptrs[base];
+        sm->n_outputs = (uint32_t)s->n_out;
+        sm->outputs = &s->view_ptrs[base + s->n_in];
+        s->sample_ptrs[k] = sm;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------ verification */
+
+typedef struct vstep {
+    char *target, *step, *tool, *message, *metrics;
+    int verdict;
+} vstep;
+
+typedef struct vlog {
+    vstep *items;
+    size_t n, cap;
+    const char *target;
+    int quiet;
+} vlog;
+
+static void verify_report(void *ctx, const char *step, const char *tool,
+                          int verdict, const char *message,
+                          const char *metrics_json)
+{
+    vlog *v = ctx;
+    if (cr_grow((void **)&v->items, &v->cap, v->n + 1, sizeof(vstep))) return;
+    vstep *s = &v->items[v->n++];
+    if (verdict < CRUCIBLE_VERDICT_PASS || verdict > CRUCIBLE_VERDICT_SKIPPED)
+        verdict = CRUCIBLE_VERDICT_FAIL;
+    s->target = cr_strdup(v->target);
+    s->step = cr_strdup(step ? step : "verify");
+    s->tool = tool ? cr_strdup(tool) : NULL;
+    s->message = cr_strdup(message ? message : "");
+    s->metrics = metrics_json && *metrics_json ? cr_strdup(metrics_json) : NULL;
+    s->verdict = verdict;
+    if (!v->quiet)
+        fprintf(stderr, "  %-8s %s/%s%s%s%s%s\n",
+                verdict == CRUCIBLE_VERDICT_PASS ? "PASS"
+                : verdict == CRUCIBLE_VERDICT_SKIPPED ? "SKIPPED" : "FAIL",
+                v->target, s->step, tool ? " [" : "", tool ? tool : "",
+                tool ? "]" : "", "");
+    if (!v->quiet && s->message[0]) fprintf(stderr, "           %s\n", s->message);
+}
+
+static void vlog_free(vlog *v)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        cr_free(v->items[i].target);
+        cr_free(v->items[i].step);
+        cr_free(v->items[i].tool);
+        cr_free(v->items[i].message);
+        cr_free(v->items[i].metrics);
+    }
+    cr_free(v->items);
+}
+
+/* ----------------------------------------------------------- helpers */
+
+static const char *level_name(int l)
+{
+    switch (l) {
+    case CRUCIBLE_SUPPORT_PREFERRED: return "preferred";
+    case CRUCIBLE_SUPPORT_YES: return "yes";
+    case CRUCIBLE_SUPPORT_FALLBACK: return "fallback";
+    default: return "no";
+    }
+}
+
+static void support_json(jbuf *j, const crucible_support *s)
+{
+    jb_printf(j, "\"level\":\"%s\"", level_name(s->level));
+#define DF(f)                                                               \
+    do {                                                                    \
+        jb_puts(j, ",\"" #f "\":");                                         \
+        if (s->f < 0) jb_puts(j, "null"); else jb_jnum(j, (double)s->f);    \
+    } while (0)
+    DF(cycles); DF(seconds); DF(energy_j); DF(lut); DF(ff); DF(dsp); DF(bram);
+    DF(spram); DF(flash_bytes); DF(ram_bytes); DF(components);
+#undef DF
+    jb_puts(j, ",\"reason\":");
+    jb_jstr(j, s->reason[0] ? s->reason : NULL);
+}
+
+static void fmt_cost(char *buf, size_t n, double v)
+{
+    if (v < 0)
+        snprintf(buf, n, "-");
+    else if (v >= 1e6)
+        snprintf(buf, n, "%.3gM", v / 1e6);
+    else if (v >= 1e4)
+        snprintf(buf, n, "%.3gk", v / 1e3);
+    else
+        snprintf(buf, n, "%.0f", v);
+}
+
+static char *split_next(char **s)
+{
+    char *p = *s;
+    if (!p) return NULL;
+    char *c = strchr(p, ',');
+    if (c) {
+        *c = 0;
+        *s = c + 1;
+    } else {
+        *s = NULL;
+    }
+    return p;
+}
+
+/* ---------------------------------------------------------- compile */
+
+#define MAX_TARGETS 16
+
+typedef struct tsel {
+    cr_plugin *p;
+    cr_board *board;
+    crucible_support *support; /* per node */
+    char *workdir;
+    stage st;
+    int compiled;
+} tsel;
+
+static void compile_help(void)
+{
+    printf(
+        "usage: crucible compile MODEL --target ID[,ID...] -o OUT.tptpkg\n"
+        "                        [--board NAME|FILE.ini] [--board-dir DIR]...\n"
+        "                        [--config FILE.ini] [--input FILE...]\n"
+        "                        [--samples N] [--seed S] [--no-verify]\n"
+        "                        [--frontend ID] [--keep-workdir] [--json]\n"
+        "\n"
+        "Loads MODEL, runs pre-flight (every target answers per layer, with cost\n"
+        "estimates; an unsupported layer is named with node, op and reason before\n"
+        "any slow step), compiles the whole graph for each target, verifies the\n"
+        "artifacts in real external tools against the reference interpreter, and\n"
+        "writes the package atomically (no package is left on failure).\n"
+        "\n"
+        "  --target ID[,ID]   target plugin ids (see 'crucible plugins')\n"
+        "  --board NAME       board for the targets (see 'crucible boards'), or an\n"
+        "                     INI file path\n"
+        "  --board-dir DIR    more board INI files (repeatable)\n"
+        "  --config FILE      project config (INI; docs/config.md)\n"
+        "  --input FILE...    verification inputs: one file per graph input per\n"
+        "                     sample (.npy or .pb); default: random samples\n"
+        "  --samples N        number of random samples (default 4)\n"
+        "  --seed S           random seed (default 1)\n"
+        "  --no-verify        skip verification (the package says so)\n"
+        "  -o, --output PKG   the package to write\n"
+        "\n"
+        "Exit status: 0 when everything ran and passed; 1 on any failure, a\n"
+        "verification mismatch, or a verification step that could not run\n"
+        "(a missing tool is named with its Debian package) unless --no-verify.\n");
+}
+
+int cmd_compile(cli *c, int argc, char **argv);
+int cmd_compile(cli *c, int argc, char **argv)
+{
+    const char *model = NULL, *targets_arg = NULL, *board_arg = NULL;
+    const char *config_path = NULL, *out_path = NULL, *fe = NULL;
+    const char **inputs = calloc((size_t)argc + 1, sizeof(char *));
+    const char **board_dirs = calloc((size_t)argc + 1, sizeof(char *));
+    size_t n_inputs = 0, n_board_dirs = 0, n_random = 4;
+    uint64_t seed = 1;
+    int no_verify = 0, keep = 0, rc = 1;
+    if (!inputs || !board_dirs) die_oom();
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int has = i + 1 < argc;
+        if (is_help(a)) {
+            compile_help();
+            free(inputs);
+            free(board_dirs);
+            return 0;
+        } else if (!strcmp(a, "--json")) c->json = 1;
+        else if (!strcmp(a, "--target") && has) targets_arg = argv[++i];
+        else if (!strncmp(a, "--target=", 9)) targets_arg = a + 9;
+        else if (!strcmp(a, "--board") && has) board_arg = argv[++i];
+        else if (!strcmp(a, "--board-dir") && has) board_dirs[n_board_dirs++] = argv[++i];
+        else if (!strcmp(a, "--config") && has) config_path = argv[++i];
+        else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && has) out_path = argv[++i];
+        else if (!strcmp(a, "--frontend") && has) fe = argv[++i];
+        else if (!strcmp(a, "--no-verify")) no_verify = 1;
+        else if (!strcmp(a, "--keep-workdir")) keep = 1;
+        else if (!strcmp(a, "--samples") && has) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 1 || v > 10000) {
+                free(inputs);
+                free(board_dirs);
+                return usage_error("compile", "--samples needs 1..10000");
+            }
+            n_random = (size_t)v;
+        } else if (!strcmp(a, "--seed") && has) {
+            seed = strtoull(argv[++i], NULL, 10);
+        } else if (!strcmp(a, "--input") && has) {
+            inputs[n_inputs++] = argv[++i];
+            while (i + 1 < argc && argv[i + 1][0] != '-') inputs[n_inputs++] = argv[++i];
+        } else if (a[0] == '-') {
+            free(inputs);
+            free(board_dirs);
+            return usage_error("compile", "unknown option %s (or missing value)", a);
+        } else if (!model) model = a;
+        else {
+            free(inputs);
+            free(board_dirs);
+            return usage_error("compile", "unexpected argument %s", a);
+        }
+    }
+    if (!model || !targets_arg || !out_path) {
+        free(inputs);
+        free(board_dirs);
+        return usage_error("compile", "need MODEL, --target ID and -o OUT.tptpkg");
+    }
+
+    char err[2048] = "";
+    cr_kvdoc *config = NULL;
+    cr_graph *g = NULL;
+    ir_view *view = NULL;
+    cr_boardset boards;
+    memset(&boards, 0, sizeof boards);
+    tsel ts[MAX_TARGETS];
+    memset(ts, 0, sizeof ts);
+    size_t nt = 0;
+    sample_set samples;
+    memset(&samples, 0, sizeof samples);
+    vlog vl;
+    memset(&vl, 0, sizeof vl);
+    vl.quiet = c->verbosity < 0;
+    jbuf pre, rep, js;
+    jb_init(&pre);
+    jb_init(&rep);
+    jb_init(&js);
+    char *tlist = cr_strdup(targets_arg);
+    const cr_plugin *fe_used = NULL;
+    int quiet = c->verbosity < 0;
+    FILE *hout = c->json ? stderr : stdout;
+    char *out_dir = NULL;
+
+    /* The output directory must exist; check before any slow step. */
+    out_dir = cr_dirname(out_path);
+    if (!out_dir || !cr_is_dir(out_dir)) {
+        fprintf(stderr, "crucible compile: the directory of %s does not exist\n",
+                out_path);
+        goto out;
+    }
+    if (config_path) {
+        config = cr_kv_load(config_path, err, sizeof err);
+        if (!config) {
+            fprintf(stderr, "crucible compile: config: %s\n", err);
+            goto out;
+        }
+    }
+    if (cli_load_plugins(c)) goto out;
+
+    /* Targets. */
+    for (char *s = tlist, *id; (id = split_next(&s));) {
+        if (!*id) continue;
+        if (nt >= MAX_TARGETS) {
+            fprintf(stderr, "crucible compile: at most %d targets\n", MAX_TARGETS);
+            goto out;
+        }
+        cr_plugin *p = cr_loader_find(&c->loader, id, "target");
+        if (!p) {
+            fprintf(stderr, "crucible compile: no loaded target plugin '%s'.", id);
+            for (size_t i = 0; i < c->loader.n; i++) {
+                cr_plugin *q = c->loader.plugins[i];
+                if (q->id && !strcmp(q->id, id) && q->status != CR_PLUGIN_LOADED)
+                    fprintf(stderr, " A plugin with that id at %s was refused: %s.",
+                            q->path, q->reason);
+            }
+            fprintf(stderr, " Loaded targets:");
+            int any = 0;
+            for (size_t i = 0; i < c->loader.n; i++) {
+                cr_plugin *q = c->loader.plugins[i];
+                if (q->status == CR_PLUGIN_LOADED && q->has_target) {
+                    fprintf(stderr, " %s", q->id);
+                    any = 1;
+                }
+            }
+            fprintf(stderr, "%s\n", any ? "" : " none (see 'crucible plugins')");
+            goto out;
+        }
+        for (size_t k = 0; k < nt; k++)
+            if (ts[k].p == p) p = NULL;
+        if (p) ts[nt++].p = p;
+    }
+    if (!nt) {
+        fprintf(stderr, "crucible compile: --target names no target\n");
+        goto out;
+    }
+
+    /* Boards. */
+    cli_collect_boards(c, &boards, board_dirs, n_board_dirs);
+    for (size_t k = 0; k < nt; k++) {
+        if (!board_arg) continue;
+        cr_board *b = NULL;
+        if (strchr(board_arg, '/') || strstr(board_arg, ".ini")) {
+            b = cr_boards_add_file(&boards, board_arg, err, sizeof err);
+            if (!b) {
+                fprintf(stderr, "crucible compile: board: %s\n", err);
+                goto out;
+            }
+            if (strcmp(b->view.target, ts[k].p->id)) {
+                fprintf(stderr, "crucible compile: board %s (%s) is for target "
+                                "%s, not %s\n", b->view.name, board_arg,
+                        b->view.target, ts[k].p->id);
+                goto out;
+            }
+        } else {
+            b = cr_boards_find(&boards, ts[k].p->id, board_arg);
+            if (!b) {
+                fprintf(stderr, "crucible compile: no board '%s' for target %s.",
+                        board_arg, ts[k].p->id);
+                int any = 0;
+                for (size_t i = 0; i < boards.n; i++)
+                    if (!strcmp(boards.boards[i]->view.target, ts[k].p->id)) {
+                        fprintf(stderr, "%s %s", any ? "," : " Known boards:",
+                                boards.boards[i]->view.name);
+                        any = 1;
+                    }
+                fprintf(stderr, "%s\n", any ? "" : " It has no boards installed "
+                                                   "(see 'crucible boards')");
+                if (boards.errors.s)
+                    fprintf(stderr, "Board files that failed to parse:\n%s",
+                            boards.errors.s);
+                goto out;
+            }
+        }
+        char why[512];
+        if (cli_accept_board(ts[k].p, b, why, sizeof why) != CRUCIBLE_OK) {
+            fprintf(stderr, "crucible compile: target %s refuses board %s (%s): "
+                            "%s\n", ts[k].p->id, b->view.name, b->kv->doc.path,
+                    why);
+            goto out;
+        }
+        ts[k].board = b;
+    }
+
+    /* Model. */
+    if (!quiet) fprintf(stderr, "[crucible] loading %s\n", model);
+    g = cli_load_model(c, model, fe, &fe_used);
+    if (!g) goto out;
+    {
+        jbuf uh;
+        jb_init(&uh);
+        size_t nu = cli_unsupported(g, &uh, NULL);
+        if (nu) {
+            fprintf(stderr, "crucible compile: pre-flight failed: %zu node%s "
+                            "could not be lowered to the canonical op set:\n%s",
+                    nu, nu == 1 ? "" : "s", uh.s);
+            jb_free(&uh);
+            goto out;
+        }
+        jb_free(&uh);
+    }
+    view = ir_view_build(g, NULL);
+    if (!view) die_oom();
+    const crucible_graph_view *gv = ir_view_graph(view);
+
+    /* Pre-flight: every target answers for every node. */
+    if (!quiet) fprintf(stderr, "[crucible] pre-flight: %zu nodes x %zu target%s\n",
+                        g->n_nodes, nt, nt == 1 ? "" : "s");
+    int preflight_ok = 1;
+    jb_puts(&pre, "{\"model\":");
+    jb_jstr(&pre, model);
+    jb_puts(&pre, ",\"targets\":[");
+    for (size_t k = 0; k < nt; k++) {
+        tsel *t = &ts[k];
+        t->support = cr_calloc(g->n_nodes + 1, sizeof(crucible_support));
+        if (!t->support) die_oom();
+        crucible_query_ctx qc;
+        memset(&qc, 0, sizeof qc);
+        qc.hdr = (crucible_header)CRUCIBLE_HEADER(crucible_query_ctx);
+        qc.board = t->board ? &t->board->view : NULL;
+        qc.config = config ? &config->doc : NULL;
+        double tot_cycles = 0, tot_s = 0;
+        int64_t tot[8] = {0};
+        int unknown_cycles = 0;
+        if (!c->json && !quiet)
+            fprintf(hout, "pre-flight: target %s%s%s\n  %-20s %-12s %-9s %8s %8s %6s %6s %4s %4s %8s %8s\n",
+                    t->p->id, t->board ? ", board " : "",
+                    t->board ? t->board->view.name : "", "NODE", "OP", "SUPPORT",
+                    "CYCLES", "LUT", "FF", "DSP", "BRAM", "COMP", "FLASH", "RAM");
+        jb_puts(&pre, k ? ",{\"id\":" : "{\"id\":");
+        jb_jstr(&pre, t->p->id);
+        jb_puts(&pre, ",\"board\":");
+        jb_jstr(&pre, t->board ? t->board->view.name : NULL);
+        jb_puts(&pre, ",\"nodes\":[");
+        for (size_t i = 0; i < g->n_nodes; i++) {
+            crucible_support *s = &t->support[i];
+            s->size = sizeof *s;
+            s->level = CRUCIBLE_SUPPORT_NO;
+            s->cycles = s->seconds = s->energy_j = CRUCIBLE_UNKNOWN;
+            s->lut = s->ff = s->dsp = s->bram = s->spram = CRUCIBLE_UNKNOWN;
+            s->flash_bytes = s->ram_bytes = s->components = CRUCIBLE_UNKNOWN;
+            cr_loader_enter(t->p, "query");
+            int qr = t->p->target.query(t->p->state, &qc, gv, (uint32_t)i, s);
+            cr_loader_leave();
+            s->reason[sizeof s->reason - 1] = 0;
+            if (qr != CRUCIBLE_OK) {
+                s->level = CRUCIBLE_SUPPORT_NO;
+                if (!s->reason[0])
+                    snprintf(s->reason, sizeof s->reason, "query failed: %s",
+                             crucible_status_str(qr));
+            }
+            if (s->level < CRUCIBLE_SUPPORT_NO || s->level > CRUCIBLE_SUPPORT_PREFERRED)
+                s->level = CRUCIBLE_SUPPORT_NO;
+            const cr_node *nd = &g->nodes[i];
+            if (s->level == CRUCIBLE_SUPPORT_NO) {
+                preflight_ok = 0;
+                fprintf(stderr, "pre-flight: target %s cannot build node %s (op %s): %s\n",
+                        t->p->id, nd->name, ir_op_name(nd->op),
+                        s->reason[0] ? s->reason : "no reason given");
+            }
+            if (s->cycles >= 0) tot_cycles += s->cycles; else unknown_cycles = 1;
+            if (s->seconds >= 0) tot_s += s->seconds;
+            int64_t vals[8] = {s->lut, s->ff, s->dsp, s->bram, s->spram,
+                               s->flash_bytes, s->ram_bytes, s->components};
+            for (int q = 0; q < 8; q++)
+                if (vals[q] >= 0) tot[q] += vals[q];
+            if (!c->json && !quiet) {
+                char cy[16], lu[16], ffb[16], fl[16], ra[16], co[16];
+                fmt_cost(cy, sizeof cy, s->cycles);
+                fmt_cost(lu, sizeof lu, (double)s->lut);
+                fmt_cost(ffb, sizeof ffb, (double)s->ff);
+                fmt_cost(fl, sizeof fl, (double)s->flash_bytes);
+                fmt_cost(ra, sizeof ra, (double)s->ram_bytes);
+                fmt_cost(co, sizeof co, (double)s->components);
+                fprintf(hout, "  %-20.20s %-12s %-9s %8s %8s %6s %6lld %4lld %4s %8s %8s\n",
+                        nd->name, ir_op_name(nd->op), level_name(s->level), cy,
+                        lu, ffb, (long long)(s->dsp < 0 ? 0 : s->dsp),
+                        (long long)(s->bram < 0 ? 0 : s->bram), co, fl, ra);
+            }
+            jb_puts(&pre, i ? ",{\"node\":" : "{\"node\":");
+            jb_jstr(&pre, nd->name);
+            jb_puts(&pre, ",\"op\":");
+            jb_jstr(&pre, ir_op_name(nd->op));
+            jb_putc(&pre, ',');
+            support_json(&pre, s);
+            jb_putc(&pre, '}');
+        }
+        jb_puts(&pre, "],\"totals\":{\"cycles\":");
+        if (unknown_cycles) jb_puts(&pre, "null"); else jb_jnum(&pre, tot_cycles);
+        jb_printf(&pre, ",\"lut\":%lld,\"ff\":%lld,\"dsp\":%lld,\"bram\":%lld,"
+                        "\"spram\":%lld,\"flash_bytes\":%lld,\"ram_bytes\":%lld,"
+                        "\"components\":%lld}}",
+                  (long long)tot[0], (long long)tot[1], (long long)tot[2],
+                  (long long)tot[3], (long long)tot[4], (long long)tot[5],
+                  (long long)tot[6], (long long)tot[7]);
+        if (!c->json && !quiet) {
+            char cy[16];
+            fmt_cost(cy, sizeof cy, unknown_cycles ? -1 : tot_cycles);
+            fprintf(hout, "  total: %s cycles%s, flash %lld B, RAM %lld B, "
+                          "LUT %lld, DSP %lld, BRAM %lld, components %lld\n",
+                    cy, unknown_cycles ? " (some unknown)" : "",
+                    (long long)tot[5], (long long)tot[6], (long long)tot[0],
+                    (long long)tot[2], (long long)tot[3], (long long)tot[7]);
+        }
+    }
+    jb_puts(&pre, "]}");
+    if (!preflight_ok) {
+        fprintf(stderr, "crucible compile: pre-flight failed; nothing was "
+                        "compiled and no package was written\n");
+        goto out;
+    }
+
+    /* Samples and reference outputs. */
+    if (samples_make(g, inputs, n_inputs, n_random, seed, &samples, err,
+                     sizeof err)) {
+        fprintf(stderr, "crucible compile: samples: %s\n", err);
+        goto out;
+    }
+
+    /* Compile and verify, target by target. */
+    int any_fail = 0, any_skip = 0;
+    for (size_t k = 0; k < nt; k++) {
+        tsel *t = &ts[k];
+        const char *tmp = getenv("TMPDIR");
+        char tmpl[4096];
+        snprintf(tmpl, sizeof tmpl, "%s/crucible-%s.XXXXXX",
+                 tmp && *tmp ? tmp : "/tmp", t->p->id);
+        if (!mkdtemp(tmpl)) {
+            fprintf(stderr, "crucible compile: cannot create a work directory "
+                            "in %s\n", tmp && *tmp ? tmp : "/tmp");
+            goto out;
+        }
+        t->workdir = cr_strdup(tmpl);
+        char *stdir = cr_path_join(tmpl, ".crucible-stage");
+        if (!t->workdir || !stdir || cr_mkdirs(stdir, 0700)) die_oom();
+        t->st.dir = stdir;
+        char prefix[128];
+        snprintf(prefix, sizeof prefix, "targets/%s/", t->p->id);
+        t->st.prefix = cr_strdup(prefix);
+        crucible_artifact_sink sink = {CRUCIBLE_HEADER(crucible_artifact_sink),
+                                       &t->st, sink_emit, sink_emit_file};
+        crucible_compile_ctx cc;
+        memset(&cc, 0, sizeof cc);
+        cc.hdr = (crucible_header)CRUCIBLE_HEADER(crucible_compile_ctx);
+        cc.graph = gv;
+        cc.board = t->board ? &t->board->view : NULL;
+        cc.config = config ? &config->doc : NULL;
+        cc.workdir = t->workdir;
+        cc.sink = &sink;
+        if (!quiet) fprintf(stderr, "[crucible] compiling for %s\n", t->p->id);
+        cr_loader_enter(t->p, "compile");
+        int r = t->p->target.compile(t->p->state, &cc);
+        cr_loader_leave();
+        if (r != CRUCIBLE_OK || t->st.errors) {
+            fprintf(stderr, "crucible compile: target %s failed to compile: %s\n",
+                    t->p->id, r != CRUCIBLE_OK ? crucible_status_str(r)
+                                               : "an artifact could not be stored");
+            goto out;
+        }
+        t->compiled = 1;
+        vl.target = t->p->id;
+        if (no_verify) {
+            verify_report(&vl, "verify", NULL, CRUCIBLE_VERDICT_SKIPPED,
+                          "not run: --no-verify", NULL);
+            continue;
+        }
+        if (!t->p->target.verify) {
+            verify_report(&vl, "verify", NULL, CRUCIBLE_VERDICT_SKIPPED,
+                          "this target plugin implements no verification", NULL);
+            any_skip = 1;
+            continue;
+        }
+        if (!quiet) fprintf(stderr, "[crucible] verifying %s on %s\n", t->p->id,
+                            samples.source);
+        crucible_verify_ctx vc;
+        memset(&vc, 0, sizeof vc);
+        vc.hdr = (crucible_header)CRUCIBLE_HEADER(crucible_verify_ctx);
+        vc.graph = gv;
+        vc.board = cc.board;
+        vc.config = cc.config;
+        vc.workdir = t->workdir;
+        vc.n_samples = (uint32_t)samples.n;
+        vc.samples = samples.sample_ptrs;
+        vc.sink = &sink;
+        vc.ctx = &vl;
+        vc.report = verify_report;
+        size_t before = vl.n;
+        cr_loader_enter(t->p, "verify");
+        r = t->p->target.verify(t->p->state, &vc);
+        cr_loader_leave();
+        if (r != CRUCIBLE_OK)
+            verify_report(&vl, "verify", NULL, CRUCIBLE_VERDICT_FAIL,
+                          crucible_status_str(r), NULL);
+        else if (vl.n == before)
+            verify_report(&vl, "verify", NULL, CRUCIBLE_VERDICT_FAIL,
+                          "the target reported no verification steps", NULL);
+        if (t->st.errors) {
+            fprintf(stderr, "crucible compile: target %s emitted an invalid "
+                            "artifact during verification\n", t->p->id);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < vl.n; i++) {
+        if (vl.items[i].verdict == CRUCIBLE_VERDICT_FAIL) any_fail = 1;
+        if (vl.items[i].verdict == CRUCIBLE_VERDICT_SKIPPED && !no_verify)
+            any_skip = 1;
+    }
+    if (any_fail) {
+        fprintf(stderr, "crucible compile: verification FAILED (details "
+                        "above); no package was written\n");
+        goto out;
+    }
+
+    /* Reports. */
+    const char *vstate = no_verify ? "not run" : any_skip ? "skipped" : "passed";
+    jb_printf(&js, "{\"samples\":%zu,\"sample_source\":", samples.n);
+    jb_jstr(&js, samples.source);
+    jb_puts(&js, ",\"status\":");
+    jb_jstr(&js, vstate);
+    jb_puts(&js, ",\"steps\":[");
+    for (size_t i = 0; i < vl.n; i++) {
+        vstep *s = &vl.items[i];
+        jb_puts(&js, i ? ",{\"target\":" : "{\"target\":");
+        jb_jstr(&js, s->target);
+        jb_puts(&js, ",\"step\":");
+        jb_jstr(&js, s->step);
+        jb_puts(&js, ",\"tool\":");
+        jb_jstr(&js, s->tool);
+        jb_puts(&js, ",\"verdict\":");
+        jb_jstr(&js, s->verdict == CRUCIBLE_VERDICT_PASS ? "pass"
+                     : s->verdict == CRUCIBLE_VERDICT_SKIPPED ? "skipped" : "fail");
+        jb_puts(&js, ",\"message\":");
+        jb_jstr(&js, s->message);
+        jb_puts(&js, ",\"metrics\":");
+        jb_puts(&js, s->metrics ? s->metrics : "null");
+        jb_putc(&js, '}');
+    }
+    jb_puts(&js, "]}");
+
+    char model_hash[65];
+    if (cr_sha256_file(model, model_hash)) {
+        fprintf(stderr, "crucible compile: cannot hash %s\n", model);
+        goto out;
+    }
+    time_t now = time(NULL);
+    jb_printf(&rep, "crucible %s compile report\n\nmodel:     %s\nsha256:    %s\n"
+                    "frontend:  %s %s\nnodes:     %zu, tensors: %zu\n"
+                    "samples:   %s\nverified:  %s\n\n",
+              CRUCIBLE_VERSION, model, model_hash, fe_used->id,
+              fe_used->version, g->n_nodes, g->n_tensors, samples.source, vstate);
+    (void)now;
+    for (size_t k = 0; k < nt; k++) {
+        jb_printf(&rep, "target %s %s%s%s\n", ts[k].p->id, ts[k].p->version,
+                  ts[k].board ? ", board " : "",
+                  ts[k].board ? ts[k].board->view.name : "");
+        for (size_t i = 0; i < ts[k].st.n; i++)
+            jb_printf(&rep, "  artifact %s\n", ts[k].st.items[i].name);
+    }
+    jb_puts(&rep, "\nverification:\n");
+    for (size_t i = 0; i < vl.n; i++)
+        jb_printf(&rep, "  %-8s %s/%s%s%s%s: %s\n",
+                  vl.items[i].verdict == CRUCIBLE_VERDICT_PASS ? "PASS"
+                  : vl.items[i].verdict == CRUCIBLE_VERDICT_SKIPPED ? "SKIPPED" : "FAIL",
+                  vl.items[i].target, vl.items[i].step,
+                  vl.items[i].tool ? " [" : "", vl.items[i].tool ? vl.items[i].tool : "",
+                  vl.items[i].tool ? "]" : "", vl.items[i].message);
+
+    /* Manifest members. */
+    jbuf man;
+    jb_init(&man);
+    jb_puts(&man, "\"model\":{\"path\":");
+    jb_jstr(&man, cr_basename(model));
+    jb_puts(&man, ",\"sha256\":");
+    jb_jstr(&man, model_hash);
+    jb_puts(&man, ",\"frontend\":");
+    jb_jstr(&man, fe_used->id);
+    jb_puts(&man, "},\"plugins\":[{\"id\":");
+    jb_jstr(&man, fe_used->id);
+    jb_puts(&man, ",\"version\":");
+    jb_jstr(&man, fe_used->version);
+    jb_printf(&man, ",\"abi\":\"%u.%u\",\"kind\":\"frontend\"}", fe_used->abi_major,
+              fe_used->abi_minor);
+    for (size_t k = 0; k < nt; k++) {
+        jb_puts(&man, ",{\"id\":");
+        jb_jstr(&man, ts[k].p->id);
+        jb_puts(&man, ",\"version\":");
+        jb_jstr(&man, ts[k].p->version);
+        jb_printf(&man, ",\"abi\":\"%u.%u\",\"kind\":\"target\",\"board\":",
+                  ts[k].p->abi_major, ts[k].p->abi_minor);
+        jb_jstr(&man, ts[k].board ? ts[k].board->view.name : NULL);
+        jb_putc(&man, '}');
+    }
+    jb_puts(&man, "],\"tools\":");
+    cr_tools_versions_json(&man);
+    jb_puts(&man, ",\"verification\":");
+    jb_jstr(&man, vstate);
+    if (man.err || pre.err || js.err || rep.err) die_oom();
+
+    /* Write the package: no plugin code runs from here on. */
+    pkg_writer *w = pkg_writer_open(out_path, err, sizeof err);
+    if (!w) {
+        fprintf(stderr, "crucible compile: %s\n", err);
+        jb_free(&man);
+        goto out;
+    }
+    jbuf irt;
+    jb_init(&irt);
+    ir_print(g, &irt);
+    int wr = irt.err ? -1 : pkg_add(w, "ir.txt", irt.s, irt.len);
+    jb_free(&irt);
+    if (!wr) wr = pkg_add(w, "reports/preflight.json", pre.s, pre.len);
+    if (!wr) wr = pkg_add(w, "reports/verification.json", js.s, js.len);
+    if (!wr) wr = pkg_add(w, "reports/report.txt", rep.s, rep.len);
+    for (size_t k = 0; k < nt && !wr; k++)
+        for (size_t i = 0; i < ts[k].st.n && !wr; i++)
+            wr = pkg_add_file(w, ts[k].st.items[i].name, ts[k].st.items[i].path);
+    if (wr) {
+        fprintf(stderr, "crucible compile: writing %s: %s\n", out_path,
+                pkg_writer_error(w));
+        pkg_writer_abort(w);
+        jb_free(&man);
+        goto out;
+    }
+    if (pkg_writer_commit(w, man.s, err, sizeof err)) {
+        fprintf(stderr, "crucible compile: %s\n", err);
+        jb_free(&man);
+        goto out;
+    }
+    jb_free(&man);
+    rc = (any_skip && !no_verify) ? 1 : 0;
+    if (c->json) {
+        printf("{\"package\":");
+        jbuf o;
+        jb_init(&o);
+        jb_jstr(&o, out_path);
+        printf("%s,\"ok\":%s,\"verification\":%s,\"preflight\":%s}\n", o.s,
+               rc == 0 ? "true" : "false", js.s, pre.s);
+        jb_free(&o);
+    }
+    if (!quiet || rc) {
+        fprintf(stderr, "crucible compile: wrote %s (verification %s)\n",
+                out_path, vstate);
+        if (any_skip && !no_verify)
+            fprintf(stderr, "crucible compile: some verification steps were "
+                            "SKIPPED (see above: install the named tools, or "
+                            "pass --no-verify to accept an unverified "
+                            "package); exit status 1\n");
+    }
+
+out:
+    for (size_t k = 0; k < nt; k++) {
+        tsel *t = &ts[k];
+        cr_free(t->support);
+        for (size_t i = 0; i < t->st.n; i++) {
+            cr_free(t->st.items[i].name);
+            cr_free(t->st.items[i].path);
+        }
+        cr_free(t->st.items);
+        cr_free(t->st.dir);
+        cr_free((char *)t->st.prefix);
+        if (t->workdir) {
+            if (keep)
+                fprintf(stderr, "crucible compile: work directory of %s kept: %s\n",
+                        t->p->id, t->workdir);
+            else
+                cr_rmtree(t->workdir);
+        }
+        cr_free(t->workdir);
+    }
+    vlog_free(&vl);
+    samples_free(&samples);
+    ir_view_free(view);
+    ir_free(g);
+    cr_boards_free(&boards);
+    cr_kv_free(config);
+    jb_free(&pre);
+    jb_free(&rep);
+    jb_free(&js);
+    cr_free(tlist);
+    cr_free(out_dir);
+    free(inputs);
+    free(board_dirs);
+    return rc;
+}

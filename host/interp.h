@@ -1,0 +1,147 @@
+/*
+ * interp.h - shape inference and the reference interpreter.
+ *
+ * The interpreter DEFINES what a crucible graph computes: every hardware
+ * target is checked bit-exactly against it. Per-op semantics, including
+ * the exact float evaluation order, are in docs/ir-ops.md.
+ *
+ * Values are cr_arrays (tensorio.h): packed little-endian elements, one
+ * byte or more per element (sub-byte dtypes are not executable here).
+ */
+#ifndef CR_INTERP_H
+#define CR_INTERP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "ir.h"
+#include "tensorio.h"
+
+/* Fills in the shape of every node output whose shape is unknown (rank -1
+ * or a dim 0) from its inputs and attributes, node by node in order (the
+ * graph must have passed ir_validate, which sorts it). An output whose
+ * shape is already known is checked against the inferred one. Nodes with
+ * an input of unknown shape, and 'unsupported' nodes, are skipped (their
+ * outputs keep what the frontend declared). Returns CRUCIBLE_OK or a
+ * negative status with "node NAME (OP): problem" in err. */
+int ir_infer_shapes(cr_graph *g, char *err, size_t errlen);
+
+/* Runs g on inputs (in g->inputs order; dtype and shape must match the
+ * graph input tensors, a dim 0 there matching anything). Fills outputs
+ * (g->n_outputs entries, in g->outputs order; the caller frees each with
+ * tio_free). Intermediates are freed as soon as they are dead. Returns
+ * CRUCIBLE_OK or a negative status with a message; outputs are then all
+ * zeroed. */
+int interp_run(const cr_graph *g, const cr_array *inputs, size_t n_inputs,
+               cr_array *outputs, char *err, size_t errlen);
+
+/* Like interp_run, but fills values (g->n_tensors entries, indexed like
+ * g->tensors) with the value of EVERY tensor: inputs, constants and
+ * intermediates (a tensor that nothing computes stays zeroed). The caller
+ * frees each entry with tio_free. On failure all entries are zeroed. */
+int interp_run_all(const cr_graph *g, const cr_array *inputs,
+                   size_t n_inputs, cr_array *values, char *err,
+                   size_t errlen);
+
+/* ---- shared between the interp*.c files (not a public API) ---- */
+
+/* Shape inference for one node on descriptors: in[i] is NULL for an
+ * absent optional input, otherwise its dtype/rank/dims (data may be NULL
+ * when the value is not known, e.g. at compile time for non-constants).
+ * out[k].dtype holds the declared dtype on entry; on success out[k] gets
+ * rank, dims and dtype. Returns CRUCIBLE_OK or a status with a message. */
+int interp_infer_node(const cr_node *n, const cr_array *const *in,
+                      cr_array *out, char *err, size_t errlen);
+
+/* Computes one node: in[] as above (with data), out[] already allocated
+ * with the inferred shape and dtype (zero-filled). */
+int interp_exec_node(const cr_graph *g, const cr_node *n,
+                     const cr_array *const *in, cr_array *out, char *err,
+                     size_t errlen);
+
+/* Kernels in interp_nn.c, called by interp_exec_node. */
+int interp_exec_nn(const cr_graph *g, const cr_node *n,
+                   const cr_array *const *in, cr_array *out, char *err,
+                   size_t errlen);
+
+/* "node NAME (OP): " + message into err; returns status. */
+int interp_node_err(char *err, size_t errlen, const cr_node *n, int status,
+                    const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* Element size in bytes of an executable dtype, 0 if not executable. */
+size_t interp_elem_size(int32_t dtype);
+
+/* Helpers for normalising attributes (shared by inference and kernels). */
+typedef struct interp_conv_params {
+    int64_t stride[2], pad[4], dil[2], group, out_pad[2];
+} interp_conv_params;
+typedef struct interp_pool_params {
+    int64_t kernel[2], stride[2], pad[4], dil[2];
+    int ceil_mode, count_include_pad;
+} interp_pool_params;
+int interp_conv_params_get(const cr_node *n, interp_conv_params *p,
+                           char *err, size_t errlen);
+int interp_pool_params_get(const cr_node *n, interp_pool_params *p,
+                           char *err, size_t errlen);
+
+/* ---- multi-index iteration ---------------------------------------------
+ * Walks a shape in row-major order, keeping up to three element offsets
+ * that advance by per-dimension strides (0 for broadcast or reduced dims,
+ * negative for reversed slices). */
+typedef struct interp_iter {
+    int32_t rank;
+    int64_t dims[CRUCIBLE_MAX_RANK];
+    int64_t idx[CRUCIBLE_MAX_RANK];
+    int64_t st[3][CRUCIBLE_MAX_RANK];
+    int64_t off[3];
+} interp_iter;
+
+static inline void interp_it_init(interp_iter *it, int32_t rank, const int64_t *dims)
+{
+    memset(it, 0, sizeof *it);
+    it->rank = rank;
+    memcpy(it->dims, dims, (size_t)rank * sizeof(int64_t));
+}
+
+static inline void interp_it_next(interp_iter *it)
+{
+    for (int32_t d = it->rank - 1; d >= 0; d--) {
+        it->off[0] += it->st[0][d];
+        it->off[1] += it->st[1][d];
+        it->off[2] += it->st[2][d];
+        if (++it->idx[d] < it->dims[d]) return;
+        it->off[0] -= it->st[0][d] * it->dims[d];
+        it->off[1] -= it->st[1][d] * it->dims[d];
+        it->off[2] -= it->st[2][d] * it->dims[d];
+        it->idx[d] = 0;
+    }
+}
+
+/* Strides (in elements) of contiguous a, right-aligned to an iteration of
+ * rank r, 0 where a is broadcast. */
+static inline void interp_bcast_strides(const cr_array *a, int32_t r, int64_t *st)
+{
+    int64_t s = 1;
+    for (int32_t i = r - 1; i >= 0; i--) {
+        int32_t ai = i - (r - a->rank);
+        if (ai < 0) {
+            st[i] = 0;
+            continue;
+        }
+        st[i] = a->dims[ai] == 1 ? 0 : s;
+        s *= a->dims[ai];
+    }
+}
+
+static inline void interp_contig_strides(int32_t rank, const int64_t *dims, int64_t *st)
+{
+    int64_t s = 1;
+    for (int32_t i = rank - 1; i >= 0; i--) {
+        st[i] = s;
+        s *= dims[i];
+    }
+}
+
+#endif
