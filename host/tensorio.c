@@ -777,6 +777,7 @@ typedef struct pbinfo {
     size_t raw_len;
     int have_raw;
     size_t count[F_UINT64 + 1]; /* elements per typed field */
+    int text_dims; /* a packed dims run that reads as printable text */
 } pbinfo;
 
 static int pb_wrong_wt(const ectx *c, const pbfield *f, const char *what)
@@ -807,6 +808,13 @@ static int pb_scan(const uint8_t *buf, size_t len, const ectx *c, pbinfo *in)
                 if (pb_add_dim(in, f.v, c)) return -1;
             } else if (f.wt == WT_LEN) {
                 const uint8_t *q = f.data, *qe = f.data + f.len;
+                /* SequenceProto and OptionalProto have their name in field
+                 * 1, which then reads as packed dims: remember that, to
+                 * say so if the message does not make sense as a tensor. */
+                int text = f.len > 0;
+                for (size_t i = 0; i < f.len; i++)
+                    text &= f.data[i] >= 0x20 && f.data[i] < 0x7f;
+                in->text_dims |= text;
                 while (q < qe) {
                     uint64_t v;
                     if (pb_varint(&q, qe, &v))
@@ -959,11 +967,13 @@ static int pb_fill(const uint8_t *buf, size_t len, const ectx *c, int field,
     return k == numel ? 0 : ef(c, "internal error: element count");
 }
 
-static int pb_load(const uint8_t *buf, size_t len, const ectx *c,
-                   cr_array *out)
+static int pb_decode(const uint8_t *buf, size_t len, const ectx *c,
+                     cr_array *out, pbinfo *info)
 {
     pbinfo in;
-    if (pb_scan(buf, len, c, &in)) return -1;
+    int rs = pb_scan(buf, len, c, &in);
+    *info = in;
+    if (rs) return -1;
 
     if (!in.have_type || in.type == OX_UNDEFINED)
         return ef(c, "TensorProto has no data_type (UNDEFINED)%s",
@@ -1047,6 +1057,20 @@ static int pb_load(const uint8_t *buf, size_t len, const ectx *c,
     out->data = dst;
     out->bytes = obytes;
     return 0;
+}
+
+static int pb_load(const uint8_t *buf, size_t len, const ectx *c,
+                   cr_array *out)
+{
+    pbinfo in;
+    if (!pb_decode(buf, len, c, out, &in)) return 0;
+    if (in.text_dims && c->err && c->errlen) {
+        size_t n = strlen(c->err);
+        snprintf(c->err + n, c->errlen - n,
+                 " (field 1 reads as text: is this a SequenceProto or "
+                 "OptionalProto rather than a TensorProto?)");
+    }
+    return -1;
 }
 
 /* ---- loading ------------------------------------------------------------*/

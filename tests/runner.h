@@ -14,7 +14,7 @@
 
 enum { TEST_PASS = 0, TEST_FAIL = 1, TEST_SKIP = 2 };
 
-#define TEST(name) int name(void)
+#define TEST(name) int name(void); int name(void)
 
 #define CHECK(cond)                                                         \
     do {                                                                    \
