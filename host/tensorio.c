@@ -1064,7 +1064,8 @@ static int pb_load(const uint8_t *buf, size_t len, const ectx *c,
 {
     pbinfo in;
     if (!pb_decode(buf, len, c, out, &in)) return 0;
-    if (in.text_dims && c->err && c->errlen) {
+    if (in.text_dims && c->err && c->errlen &&
+        !strstr(c->err, "SequenceProto")) {
         size_t n = strlen(c->err);
         snprintf(c->err + n, c->errlen - n,
                  " (field 1 reads as text: is this a SequenceProto or "

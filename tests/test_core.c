@@ -84,7 +84,7 @@ TEST(test_ir_text_example_roundtrip)
 {
     char err[512];
     size_t len;
-    uint8_t *txt = cr_read_file(CR_SOURCE_DIR "/examples/tiny-mlp.crir", &len,
+    uint8_t *txt = cr_read_file(CR_SOURCE_DIR "/docs/examples/tiny-mlp.crir", &len,
                                 0, err, sizeof err);
     CHECK_MSG(txt, "%s", err);
     cr_graph *g = ir_parse((char *)txt, len, "tiny-mlp.crir", err, sizeof err);
@@ -349,7 +349,7 @@ TEST(test_cli_bad_model_files)
      * refused with a message; never a crash (exit status 1, not a signal) */
     char err[256];
     size_t len;
-    uint8_t *txt = cr_read_file(CR_SOURCE_DIR "/examples/tiny-mlp.crir", &len,
+    uint8_t *txt = cr_read_file(CR_SOURCE_DIR "/docs/examples/tiny-mlp.crir", &len,
                                 0, err, sizeof err);
     CHECK(txt);
     size_t cuts[] = {0, 5, 14, 200, len / 2, len - 40, len - 4};
@@ -381,12 +381,12 @@ TEST(test_cli_ir_roundtrip_and_json)
 {
     const char *d = test_tmpdir();
     char *out = NULL;
-    int rc = test_sh(&out, "'%s' ir '%s/examples/tiny-mlp.crir' > '%s/a.crir' && "
+    int rc = test_sh(&out, "'%s' ir '%s/docs/examples/tiny-mlp.crir' > '%s/a.crir' && "
                            "'%s' ir '%s/a.crir' > '%s/b.crir' && cmp '%s/a.crir' '%s/b.crir'",
                      BIN, CR_SOURCE_DIR, d, BIN, d, d, d, d);
     CHECK_MSG(rc == 0, "%s", out);
     free(out);
-    rc = test_sh(&out, "'%s' --json ir '%s/examples/tiny-mlp.crir'", BIN, CR_SOURCE_DIR);
+    rc = test_sh(&out, "'%s' --json ir '%s/docs/examples/tiny-mlp.crir'", BIN, CR_SOURCE_DIR);
     CHECK_MSG(rc == 0 && test_contains(out, "\"nodes\":4") &&
                   test_contains(out, "\"dense\":2"), "%s", out);
     free(out);
@@ -437,7 +437,7 @@ TEST(test_config_ini_errors)
     /* through the CLI: --config with a syntax error names file and line */
     snprintf(p, sizeof p, "%s/bad.ini", d);
     char *out = NULL;
-    int rc = test_sh(&out, "'%s' compile '%s/examples/tiny-mlp.crir' --target cpu-c "
+    int rc = test_sh(&out, "'%s' compile '%s/docs/examples/tiny-mlp.crir' --target cpu-c "
                            "--config '%s' -o '%s/x.tptpkg'",
                      BIN, CR_SOURCE_DIR, p, d);
     CHECK_MSG(rc == 1 && test_contains(out, "bad.ini:3: syntax error"), "%s", out);
@@ -475,7 +475,7 @@ TEST(test_cli_compile_inspect_flip)
         SKIP("cpu-c plugin not built");
     const char *d = test_tmpdir();
     char *out = NULL;
-    int rc = test_sh(&out, "'%s' compile '%s/examples/tiny-mlp.crir' --target cpu-c "
+    int rc = test_sh(&out, "'%s' compile '%s/docs/examples/tiny-mlp.crir' --target cpu-c "
                            "-o '%s/m.tptpkg'", BIN, CR_SOURCE_DIR, d);
     if (rc != 0 && test_contains(out, "SKIPPED")) {
         free(out);
@@ -539,12 +539,12 @@ TEST(test_cli_compile_failures_leave_no_package)
     CHECK_MSG(rc == 1 && test_contains(out, "quant_1") && test_contains(out, "pre-flight"),
               "rc=%d %s", rc, out);
     free(out);
-    rc = test_sh(&out, "'%s' compile '%s/examples/tiny-mlp.crir' --target no-such-target "
+    rc = test_sh(&out, "'%s' compile '%s/docs/examples/tiny-mlp.crir' --target no-such-target "
                        "-o '%s/n.tptpkg'", BIN, CR_SOURCE_DIR, d);
     CHECK_MSG(rc == 1 && test_contains(out, "no loaded target plugin 'no-such-target'"),
               "%s", out);
     free(out);
-    rc = test_sh(&out, "'%s' compile '%s/examples/tiny-mlp.crir' --target cpu-c "
+    rc = test_sh(&out, "'%s' compile '%s/docs/examples/tiny-mlp.crir' --target cpu-c "
                        "--board no-such-board -o '%s/n.tptpkg'", BIN, CR_SOURCE_DIR, d);
     CHECK_MSG(rc == 1 && test_contains(out, "no board 'no-such-board'"), "%s", out);
     free(out);

@@ -93,10 +93,6 @@ static int run(cr_graph *g, void **data, cr_array *out, char *err,
 }
 
 static int feq(float a, float b) { return memcmp(&a, &b, 4) == 0; }
-static int near(float a, float b, float tol)
-{
-    return fabsf(a - b) <= tol * (1.0f + fabsf(b));
-}
 
 /* ---- dense / matmul ---- */
 TEST(test_interp_dense)
@@ -643,7 +639,7 @@ TEST(test_interp_softmax)
         ir_attr_int(g, nd, "axis", 1);
         float x[24];
         fill_rand(x, 24);
-        x[0] = 80.0f; /* exp overflow without the max subtraction */
+        x[0] = 100.0f; /* exp overflow without the max subtraction */
         void *d[1] = {x};
         cr_array out;
         char err[512];
@@ -728,9 +724,9 @@ TEST(test_interp_pool)
     CHECK(y[2] == (4 + 9) / 2.0f && y[8] == 24);
     tio_free(&out);
     /* ceil_mode with pads: the window that would start in the end padding
-     * is dropped (4x4 input, k2 s2 pad 1: 3 not 4 positions) */
+     * is dropped (5x5 input, k2 s2 pad 1: 3 not 4 positions) */
     int64_t p1[] = {1, 1, 1, 1};
-    CHECK_MSG(pool_graph("max_pool2d", 4, 4, x, k2, s2, p1, 1, 0, &out, err,
+    CHECK_MSG(pool_graph("max_pool2d", 5, 5, x, k2, s2, p1, 1, 0, &out, err,
                          sizeof err) == 0, "%s", err);
     CHECK(out.dims[2] == 3 && out.dims[3] == 3);
     tio_free(&out);
@@ -868,7 +864,7 @@ TEST(test_interp_concat_pad_slice)
     ir_attr_ints(g, n, "pads", 4, pads2);
     ir_attr_string(g, n, "mode", "edge");
     n = node(g, "slice", "sl", 1, &tc, ts);
-    int64_t st[] = {-1, 100}, en[] = {INT64_MIN, 0}, ax[] = {1, 0},
+    int64_t st[] = {-1, 100}, en[] = {INT64_MIN, -100}, ax[] = {1, 0},
             sp[] = {-2, -1};
     ir_attr_ints(g, n, "starts", 2, st);
     ir_attr_ints(g, n, "ends", 2, en);
@@ -911,30 +907,13 @@ TEST(test_interp_gather_reduce)
         int32_t ti = tens(g, "i", i64 ? CRUCIBLE_DT_I64 : CRUCIBLE_DT_I32, 2,
                           D(2), D(2));
         int32_t ty = tens(g, "y", F32, 3, D(0), D(0), D(0));
-        int32_t tz = tens(g, "z", F32, 1, D(0));
-        int32_t tg = tens(g, "g", F32, 2, D(3), D(1));
+        int32_t tz = tens(g, "z", F32, 3, D(0), D(0), D(0));
         ir_mark_input(g, tx);
         ir_mark_input(g, ti);
         ir_mark_output(g, ty);
         ir_mark_output(g, tz);
-        ir_mark_output(g, tg);
         node(g, "gather", "ga", 2, (int32_t[]){tx, ti}, ty);
         int32_t n = node(g, "gather", "gb", 2, (int32_t[]){tx, ti}, tz);
-        (void)n;
-        ir_free(g);
-        /* rebuild cleanly: gather along axis 0 and 1 */
-        g = ir_new();
-        tx = tens(g, "x", F32, 2, D(3), D(2));
-        ti = tens(g, "i", i64 ? CRUCIBLE_DT_I64 : CRUCIBLE_DT_I32, 2, D(2),
-                  D(2));
-        ty = tens(g, "y", F32, 3, D(0), D(0), D(0));
-        tz = tens(g, "z", F32, 3, D(0), D(0), D(0));
-        ir_mark_input(g, tx);
-        ir_mark_input(g, ti);
-        ir_mark_output(g, ty);
-        ir_mark_output(g, tz);
-        node(g, "gather", "ga", 2, (int32_t[]){tx, ti}, ty);
-        n = node(g, "gather", "gb", 2, (int32_t[]){tx, ti}, tz);
         ir_attr_int(g, n, "axis", 1);
         float x[] = {1, 2, 3, 4, 5, 6};
         int64_t idx64[] = {0, -1, 1, 0};
@@ -1096,7 +1075,7 @@ TEST(test_interp_cast_quant)
               ((uint8_t *)out[2].data)[4], ((uint8_t *)out[2].data)[5],
               ((uint8_t *)out[2].data)[6], ((uint8_t *)out[2].data)[7]);
     d = out[3].data;
-    CHECK(d[0] == 0 && d[1] == 1 && d[4] == 254.0f && d[6] == 2.0f &&
+    CHECK(d[0] == 0 && d[1] == 1 && d[4] == 490.0f && d[6] == 2.0f &&
           d[7] == -2.0f);
     for (int i = 0; i < 4; i++) tio_free(&out[i]);
     ir_free(g);

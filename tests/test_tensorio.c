@@ -806,6 +806,13 @@ TEST(test_tensorio_pb_wire)
     bb_str(&m, 3, "", 0);
     EXPECT_FAIL(m, "q.pb", "SequenceProto");
 
+    /* an OptionalProto: its name (field 1) reads as packed dims */
+    memset(&m, 0, sizeof m);
+    bb_str(&m, 1, "opt_in", 6);
+    bb_key(&m, 2, 0); bb_varint(&m, 3);
+    bb_str(&m, 5, "\x0a\x01x", 3);
+    EXPECT_FAIL(m, "o.pb", "is this a SequenceProto or OptionalProto rather than a TensorProto?");
+
     /* not a tensor at all: a text file */
     memset(&m, 0, sizeof m);
     bb_bytes(&m, "hello, world\n", 13);
