@@ -13,8 +13,11 @@
 #include <stdio.h>
 #include <string.h>
 
+/* No fused multiply-add: every product is rounded before it is added. */
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
 #endif
 #if !defined(FLT_EVAL_METHOD) || FLT_EVAL_METHOD != 0
 #error "the reference interpreter needs FLT_EVAL_METHOD == 0 (SSE, not x87)"
@@ -375,6 +378,8 @@ static int exec_pad(const cr_node *n, const cr_array *x, cr_array *o,
     char fill[8] = {0};
     if (x->dtype == CRUCIBLE_DT_F32)
         memcpy(fill, &fv, 4);
+    else if (x->dtype == CRUCIBLE_DT_BOOL)
+        fill[0] = fv != 0.0f;
     else if (is_int_dtype(x->dtype))
         store_int(fill, x->dtype, f32_to_int_sat(fv, x->dtype));
     else if (fv != 0.0f)

@@ -9,8 +9,11 @@
 #include <math.h>
 #include <stdio.h>
 
+/* No fused multiply-add: every product is rounded before it is added. */
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
 #endif
 
 #define NERR(...) interp_node_err(err, errlen, n, CRUCIBLE_E_INVALID, __VA_ARGS__)

@@ -206,10 +206,9 @@ static int werr(pkg_writer *w, const char *fmt, ...)
 static void writer_free(pkg_writer *w)
 {
     if (!w) return;
-    if (w->a) {
-        archive_write_fail(w->a); /* no trailer: the file is discarded */
-        archive_write_free(w->a);
-    }
+    /* (Not archive_write_fail(): libarchive 3.6 then leaks its client
+     * state. Closing writes a trailer into the temp file, removed below.) */
+    if (w->a) archive_write_free(w->a);
     if (w->fd >= 0) close(w->fd);
     if (w->tmp_path) unlink(w->tmp_path);
     for (size_t i = 0; i < w->n; i++) cr_free(w->arts[i].name);
@@ -294,7 +293,7 @@ static int writer_check(pkg_writer *w, const char *name, uint64_t size, int inte
             return werr(w, "entry '%s' would be inside entry '%.*s', which is a file",
                         name, (int)(s - tmp), tmp);
     }
-    if (w->n + 1 >= PKG_MAX_ENTRIES) /* manifest.json needs one more */
+    if (!internal && w->n + 1 >= PKG_MAX_ENTRIES) /* manifest.json needs one more */
         return werr(w, "too many entries (limit %u)", PKG_MAX_ENTRIES);
     if (size > PKG_MAX_ENTRY_SIZE)
         return werr(w, "entry '%s' is %" PRIu64 " bytes; the limit is 1 GiB", name, size);

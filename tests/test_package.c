@@ -76,7 +76,7 @@ static const char *IR_TEXT =
     "graph main {\n  %0 = input f32[1,3,224,224]\n  %1 = conv2d %0 k=3\n"
     "  %2 = relu %1\n  output %2\n}\n";
 static const char *REPORT_JSON = "{\"luts\": 1234, \"dsps\": 12, \"bram\": 4}\n";
-#define RAND_LEN 1500
+#define RAND_LEN 600
 #define EXTRA_JSON                                                            \
     "\"model\": {\"path\": \"net.onnx\", \"sha256\": "                      \
     "\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"},"  \
