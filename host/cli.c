@@ -251,6 +251,8 @@ static const char *const MAIN_HELP =
     "  inspect PKG        verify every hash in a package\n"
     "  extract PKG DIR    safely unpack a package\n"
     "  boards             list board descriptions and the targets using them\n"
+    "  accuracy MODEL     top-1 accuracy of a model on a test split\n"
+    "  conformance DIR..  run ONNX backend-test cases against the interpreter\n"
     "\n"
     "Global options:\n"
     "  --plugin-dir DIR   search DIR for plugins first (repeatable)\n"
@@ -271,6 +273,8 @@ int cmd_compile(cli *c, int argc, char **argv);
 int cmd_inspect(cli *c, int argc, char **argv);
 int cmd_extract(cli *c, int argc, char **argv);
 int cmd_boards(cli *c, int argc, char **argv);
+int cmd_accuracy(cli *c, int argc, char **argv);
+int cmd_conformance(cli *c, int argc, char **argv);
 
 int is_help(const char *a)
 {
@@ -843,6 +847,8 @@ int cli_main(int argc, char **argv)
     else if (!strcmp(cmd, "inspect")) rc = cmd_inspect(&c, sub_argc, sub_argv);
     else if (!strcmp(cmd, "extract")) rc = cmd_extract(&c, sub_argc, sub_argv);
     else if (!strcmp(cmd, "boards")) rc = cmd_boards(&c, sub_argc, sub_argv);
+    else if (!strcmp(cmd, "accuracy")) rc = cmd_accuracy(&c, sub_argc, sub_argv);
+    else if (!strcmp(cmd, "conformance")) rc = cmd_conformance(&c, sub_argc, sub_argv);
     else if (!strcmp(cmd, "help")) {
         fputs(MAIN_HELP, stdout);
         rc = 0;

@@ -22,6 +22,7 @@ static void vlog(const char *who, int level, const char *fmt, va_list ap)
     if (level == CRUCIBLE_LOG_DEBUG && g_verbosity < 1) return;
     if (level == CRUCIBLE_LOG_INFO && g_verbosity < 0) return;
     if (level == CRUCIBLE_LOG_WARN && g_verbosity < 0) return;
+    if (level == CRUCIBLE_LOG_ERROR && g_verbosity < -1) return;
     static const char *const names[] = {"debug", "info", "warning", "error",
                                         "plugin misbehaving"};
     const char *ln = (level >= 0 && level <= 4) ? names[level] : "log";

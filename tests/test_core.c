@@ -297,7 +297,8 @@ TEST(test_ir_builder_vtable)
 TEST(test_cli_help_everywhere)
 {
     static const char *const cmds[] = {"", "plugins", "ir", "run", "compile",
-                                       "inspect", "extract", "boards"};
+                                       "inspect", "extract", "boards",
+                                       "accuracy", "conformance"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         char *out = NULL;
         int rc = test_sh(&out, "'%s' %s --help", BIN, cmds[i]);
