@@ -872,8 +872,13 @@ static int run_graph(const cr_graph *g, const cr_array *inputs,
         memset(o, 0, sizeof *o);
         o->dtype = td->dtype;
         if ((rc = interp_infer_node(n, in, o, err, errlen))) goto out;
-        int bad = td->rank >= 0 && td->rank != o->rank;
-        for (int32_t i = 0; !bad && td->rank >= 0 && i < o->rank; i++)
+        /* declared shape: known -> must be equal; unknown (a dim 0) ->
+         * its non-zero dims must agree when the rank is the same */
+        int known = td->rank >= 0 && td->rank <= CRUCIBLE_MAX_RANK, bad = 0;
+        for (int32_t i = 0; known && i < td->rank; i++)
+            if (td->dims[i] <= 0) known = 0;
+        if (known && td->rank != o->rank) bad = 1;
+        for (int32_t i = 0; !bad && td->rank == o->rank && i < o->rank; i++)
             if (td->dims[i] > 0 && td->dims[i] != o->dims[i]) bad = 1;
         if (bad) {
             char s1[256], s2[256];

@@ -948,9 +948,11 @@ int ir_infer_shapes(cr_graph *g, char *err, size_t errlen)
                 goto out;
             }
         } else {
-            /* partially known: rank and the known dims must agree */
-            int bad = t->rank >= 0 && t->rank != o.rank;
-            for (int32_t i = 0; !bad && t->rank >= 0 && i < t->rank; i++)
+            /* partially known: with the same rank, the known dims must
+             * agree (a frontend cannot declare "rank unknown", so a
+             * different rank with unknown dims is simply replaced) */
+            int bad = 0;
+            for (int32_t i = 0; t->rank == o.rank && i < t->rank; i++)
                 if (t->dims[i] > 0 && t->dims[i] != o.dims[i]) bad = 1;
             if (bad) {
                 char s1[200], s2[200];
