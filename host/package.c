@@ -1,4 +1,7 @@
 /* package.c - the .tptpkg package. See package.h for the format. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "package.h"
 
 #include <archive.h>
@@ -1264,30 +1267,54 @@ static int verify(const char *path, report *R, char *err, size_t errlen)
 
 /* ---- reports ------------------------------------------------------------ */
 
+/* Appends s with control characters replaced by '?', so text taken from
+ * a package cannot drive the terminal the report is shown on. */
+static void put_printable(jbuf *b, const char *s)
+{
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        jb_putc(b, (c < 0x20 || c == 0x7f) ? '?' : (char)c);
+    }
+}
+
+/* Compact JSON of v, made printable. */
+static void put_dump(jbuf *b, const jv *v)
+{
+    jbuf t;
+    jb_init(&t);
+    jv_dump(&t, v);
+    put_printable(b, t.s);
+    jb_free(&t);
+}
+
 /* One-line summary of a plugin/tool description. */
 static void summarize_item(jbuf *b, const char *key, const jv *v)
 {
     if (key) {
-        jb_puts(b, key);
+        put_printable(b, key);
         if (jv_str(v)) {
-            jb_printf(b, " %s", jv_str(v));
+            jb_putc(b, ' ');
+            put_printable(b, jv_str(v));
             return;
         }
         jb_putc(b, ' ');
     }
     if (jv_str(v)) {
-        jb_puts(b, jv_str(v));
+        put_printable(b, jv_str(v));
         return;
     }
     const char *id = jv_str(jv_get(v, "id"));
     if (!id) id = jv_str(jv_get(v, "name"));
     if (jv_typeof(v) == JV_OBJ && id) {
-        jb_puts(b, id);
+        put_printable(b, id);
         const char *ver = jv_str(jv_get(v, "version"));
-        if (ver) jb_printf(b, " %s", ver);
+        if (ver) {
+            jb_putc(b, ' ');
+            put_printable(b, ver);
+        }
         return;
     }
-    jv_dump(b, v);
+    put_dump(b, v);
 }
 
 static void summarize_list(jbuf *b, const char *label, const jv *v)
@@ -1308,7 +1335,7 @@ static void summarize_list(jbuf *b, const char *label, const jv *v)
             summarize_item(b, jv_key_at(v, i), jv_val_at(v, i));
         }
     } else {
-        jv_dump(b, v);
+        put_dump(b, v);
     }
     jb_putc(b, '\n');
 }
@@ -1321,17 +1348,22 @@ static void human_report(jbuf *h, const char *path, report *R, int rc, const cha
         return;
     }
     const jv *m = R->manifest;
-    jb_printf(h, "format   tptpkg version %.0f, written by crucible %s\n",
-              jv_num(jv_get(m, "format_version"), 0), jv_str(jv_get(m, "crucible_version")));
+    jb_printf(h, "format   tptpkg version %.0f, written by crucible ",
+              jv_num(jv_get(m, "format_version"), 0));
+    put_printable(h, jv_str(jv_get(m, "crucible_version")));
+    jb_putc(h, '\n');
     const jv *model = jv_get(m, "model");
     if (model) {
         jb_puts(h, "model    ");
         if (jv_typeof(model) == JV_OBJ) {
             const char *mp = jv_str(jv_get(model, "path"));
             const char *ms = jv_str(jv_get(model, "sha256"));
-            if (mp) jb_puts(h, mp);
-            if (ms) jb_printf(h, "%ssha256 %s", mp ? "  " : "", ms);
-            if (!mp && !ms) jv_dump(h, model);
+            if (mp) put_printable(h, mp);
+            if (ms) {
+                jb_puts(h, mp ? "  sha256 " : "sha256 ");
+                put_printable(h, ms);
+            }
+            if (!mp && !ms) put_dump(h, model);
         } else {
             summarize_item(h, NULL, model);
         }

@@ -30,8 +30,14 @@ static char *tpath(const char *dir, const char *name)
     static char bufs[8][1024];
     static int k;
     char *b = bufs[k++ & 7];
-    snprintf(b, sizeof bufs[0], "%s/%s", dir, name);
+    if (snprintf(b, sizeof bufs[0], "%s/%s", dir, name) >= (int)sizeof bufs[0]) abort();
     return b;
+}
+
+/* Copies a path into a 1024-byte buffer. */
+static void keep(char dst[1024], const char *src)
+{
+    if (snprintf(dst, 1024, "%s", src) >= 1024) abort();
 }
 
 static int dir_entries(const char *dir)
@@ -530,12 +536,12 @@ TEST(test_package_reproducible)
 {
     const char *d1 = test_tmpdir();
     char p1[1024];
-    snprintf(p1, sizeof p1, "%s", tpath(d1, "a.tptpkg"));
+    keep(p1, tpath(d1, "a.tptpkg"));
     char err[1024];
     CHECK_MSG(make_package(d1, p1, err, sizeof err) == 0, "%s", err);
     const char *d2 = test_tmpdir();
     char p2[1024];
-    snprintf(p2, sizeof p2, "%s", tpath(d2, "b.tptpkg"));
+    keep(p2, tpath(d2, "b.tptpkg"));
     /* a different time zone must not change the bytes */
     const char *oldtz = getenv("TZ");
     char *saved = oldtz ? strdup(oldtz) : NULL;
@@ -827,14 +833,14 @@ TEST(test_package_truncated_and_garbage)
         "{\"format\":\"zip\",\"format_version\":1,\"crucible_version\":\"1\",\"artifacts\":[]}",
         "{\"format\":\"tptpkg\",\"format_version\":2,\"crucible_version\":\"1\",\"artifacts\":[]}",
         "{\"format\":\"tptpkg\",\"format_version\":1,\"crucible_version\":\"1\"}",
-        "{\"format\":\"tptpkg\",\"format_version\":1,\"crucible_version\":\"1\","
-        "\"artifacts\":[{\"name\":\"../x\",\"size\":1,\"sha256\":\"" 
-        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"}]}",
-        "{\"format\":\"tptpkg\",\"format_version\":1,\"crucible_version\":\"1\","
-        "\"artifacts\":[{\"name\":\"x\",\"size\":-1,\"sha256\":\"" 
-        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"}]}",
-        "{\"format\":\"tptpkg\",\"format_version\":1,\"crucible_version\":\"1\","
-        "\"artifacts\":[{\"name\":\"x\",\"size\":0,\"sha256\":\"E3B0\"}]}",
+        ("{\"format\":\"tptpkg\",\"format_version\":1,\"crucible_version\":\"1\","
+         "\"artifacts\":[{\"name\":\"../x\",\"size\":1,\"sha256\":\""
+         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"}]}"),
+        ("{\"format\":\"tptpkg\",\"format_version\":1,\"crucible_version\":\"1\","
+         "\"artifacts\":[{\"name\":\"x\",\"size\":-1,\"sha256\":\""
+         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"}]}"),
+        ("{\"format\":\"tptpkg\",\"format_version\":1,\"crucible_version\":\"1\","
+         "\"artifacts\":[{\"name\":\"x\",\"size\":0,\"sha256\":\"E3B0\"}]}"),
     };
     for (size_t i = 0; i < sizeof manifests / sizeof manifests[0]; i++) {
         centry ents[] = {{"manifest.json", manifests[i], AE_IFREG, NULL}};
@@ -858,6 +864,8 @@ TEST(test_package_missing_and_unlisted)
     cr_sha256_hex("AAA", 3, sha_a);
     snprintf(manifest, sizeof manifest,
              "{\"format\":\"tptpkg\",\"format_version\":1,\"crucible_version\":\"x\","
+             "\"model\":{\"path\":\"evil\\u001b[2J\\u0007\"},"
+             "\"plugins\":{\"p1\":\"1.0\",\"p2\":\"2.0\"},"
              "\"artifacts\":[{\"name\":\"a\",\"size\":3,\"sha256\":\"%s\"},"
              "{\"name\":\"b\",\"size\":3,\"sha256\":\"%s\"},"
              "{\"name\":\"d\",\"size\":3,\"sha256\":\"%s\"}]}",
@@ -880,6 +888,8 @@ TEST(test_package_missing_and_unlisted)
     CHECK(test_contains(h.s, "BAD c: not in manifest"));
     CHECK(test_contains(h.s, "BAD d: sha256 mismatch (manifest "));
     CHECK(test_contains(h.s, "seal     the package seal"));
+    CHECK(test_contains(h.s, "model    evil?[2J?\n"));   /* no terminal escapes */
+    CHECK(test_contains(h.s, "plugins  p1 1.0, p2 2.0\n"));
     jv *v = jv_parse(j.s, j.len, err, sizeof err);
     CHECK_MSG(v, "%s", err);
     const jv *e = jv_get(v, "entries");
@@ -913,8 +923,8 @@ TEST(test_package_extract_good)
 {
     const char *dir = test_tmpdir();
     char pkg[1024], out[1024];
-    snprintf(pkg, sizeof pkg, "%s", tpath(dir, "p.tptpkg"));
-    snprintf(out, sizeof out, "%s", tpath(dir, "out/deeper"));
+    keep(pkg, tpath(dir, "p.tptpkg"));
+    keep(out, tpath(dir, "out/deeper"));
     char err[1024];
     CHECK_MSG(make_package(dir, pkg, err, sizeof err) == 0, "%s", err);
     CHECK_MSG(pkg_extract(pkg, out, err, sizeof err) == 0, "%s", err);
@@ -939,10 +949,10 @@ TEST(test_package_extract_refuses_unsafe)
 {
     const char *dir = test_tmpdir();
     char root[1024];
-    snprintf(root, sizeof root, "%s", dir);
+    keep(root, dir);
     char zip[1024], out[1024];
-    snprintf(zip, sizeof zip, "%s", tpath(root, "evil.zip"));
-    snprintf(out, sizeof out, "%s", tpath(root, "sub/out"));
+    keep(zip, tpath(root, "evil.zip"));
+    keep(out, tpath(root, "sub/out"));
     struct {
         centry bad;
         const char *named;
@@ -1012,10 +1022,10 @@ TEST(test_package_extract_no_follow)
 {
     const char *dir = test_tmpdir();
     char root[1024], pkg[1024], out[1024], victim[1024];
-    snprintf(root, sizeof root, "%s", dir);
-    snprintf(pkg, sizeof pkg, "%s", tpath(root, "p.tptpkg"));
-    snprintf(out, sizeof out, "%s", tpath(root, "out"));
-    snprintf(victim, sizeof victim, "%s", tpath(root, "victim"));
+    keep(root, dir);
+    keep(pkg, tpath(root, "p.tptpkg"));
+    keep(out, tpath(root, "out"));
+    keep(victim, tpath(root, "victim"));
     char err[1024];
     CHECK_MSG(make_package(root, pkg, err, sizeof err) == 0, "%s", err);
     /* a symlink where a file will go */
@@ -1030,7 +1040,7 @@ TEST(test_package_extract_no_follow)
     CHECK(unlink(tpath(out, "ir.txt")) == 0);
     /* a symlink where a folder will go */
     char vdir[1024];
-    snprintf(vdir, sizeof vdir, "%s", tpath(root, "vdir"));
+    keep(vdir, tpath(root, "vdir"));
     CHECK(mkdir(vdir, 0755) == 0);
     CHECK(symlink(vdir, tpath(out, "targets")) == 0);
     err[0] = 0;
@@ -1045,8 +1055,8 @@ TEST(test_package_extract_tampered)
 {
     const char *dir = test_tmpdir();
     char pkg[1024], out[1024];
-    snprintf(pkg, sizeof pkg, "%s", tpath(dir, "p.tptpkg"));
-    snprintf(out, sizeof out, "%s", tpath(dir, "out"));
+    keep(pkg, tpath(dir, "p.tptpkg"));
+    keep(out, tpath(dir, "out"));
     char err[1024];
     CHECK_MSG(make_package(dir, pkg, err, sizeof err) == 0, "%s", err);
     size_t len;
