@@ -4,3 +4,4 @@
 #include "list-package.h"
 #include "list-tensorio.h"
 #include "list-interp.h"
+#include "list-loader.h"

@@ -117,9 +117,10 @@ static inline const char *crucible_status_str(int status)
 struct crucible_host;
 
 /*
- * The one exported symbol of a plugin, and it is data:
+ * The one exported symbol of a plugin, and it is data. The C object cannot
+ * share its name with the typedef, so declare it with CRUCIBLE_ENTRY():
  *
- *     CRUCIBLE_EXPORT const crucible_plugin_entry crucible_plugin_entry = {
+ *     CRUCIBLE_ENTRY(my_entry) = {
  *         CRUCIBLE_HEADER(crucible_plugin_entry), CRUCIBLE_ABI_TAG, 0,
  *         "my-target", "My target", "0.1.0", "Example Ltd", "...",
  *         my_interfaces, my_init, my_deinit, my_get_interface };
@@ -161,6 +162,12 @@ typedef struct crucible_plugin_entry {
      * valid until deinit. */
     const void *(*get_interface)(void *state, const char *iface_id);
 } crucible_plugin_entry;
+
+/* Defines the exported entry object `cname` under the symbol name
+ * CRUCIBLE_ENTRY_SYMBOL (GCC/Clang asm label). */
+#define CRUCIBLE_ENTRY(cname)                                               \
+    CRUCIBLE_EXPORT const crucible_plugin_entry cname __asm__(             \
+        CRUCIBLE_ENTRY_SYMBOL)
 
 #ifdef __cplusplus
 }

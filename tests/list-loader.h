@@ -1,0 +1,10 @@
+/* Plugin loader and ABI tests (test_loader.c, plugins in tests/plugins/). */
+TEST_ENTRY(test_loader_verdicts)
+TEST_ENTRY(test_abi_older_minor_zero_extended)
+TEST_ENTRY(test_abi_newer_minor_loads)
+TEST_ENTRY(test_loader_builtin_and_first_wins)
+TEST_ENTRY(test_loader_cli_plugins_json)
+TEST_ENTRY(test_loader_cli_missing_plugin_dir)
+TEST_ENTRY(test_loader_crash_in_plugin)
+TEST_ENTRY(test_loader_discovery_order)
+TEST_ENTRY(test_abi_out_of_tree)
