@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -65,6 +66,41 @@ int cli_load_plugins(cli *c)
 /* ------------------------------------------------------ crash handling */
 
 static char g_tmp_pkg[4096];
+#define MAX_WORKDIRS 16
+static char g_workdirs[MAX_WORKDIRS][4096];
+
+void cli_register_workdir(const char *path, int on)
+{
+    for (int i = 0; i < MAX_WORKDIRS; i++) {
+        if (on && !g_workdirs[i][0]) {
+            snprintf(g_workdirs[i], sizeof g_workdirs[i], "%s", path);
+            return;
+        }
+        if (!on && !strcmp(g_workdirs[i], path)) {
+            g_workdirs[i][0] = 0;
+            return;
+        }
+    }
+}
+
+/* Async-signal-safe removal of the work directories: fork + execve rm. */
+static void remove_workdirs(void)
+{
+    for (int i = 0; i < MAX_WORKDIRS; i++) {
+        if (!g_workdirs[i][0]) continue;
+        pid_t pid = fork();
+        if (pid == 0) {
+            char *const args[] = {"rm", "-rf", "--", g_workdirs[i], NULL};
+            char *const env[] = {NULL};
+            execve("/bin/rm", args, env);
+            _exit(127);
+        }
+        if (pid > 0) {
+            int st;
+            waitpid(pid, &st, 0);
+        }
+    }
+}
 
 const char *cr_loader_current(const char **slot);
 
@@ -99,6 +135,7 @@ static void on_fatal_signal(int sig)
                 "written\n");
     }
     if (g_tmp_pkg[0]) unlink(g_tmp_pkg);
+    remove_workdirs();
     signal(sig, SIG_DFL);
     raise(sig);
 }

@@ -30,5 +30,7 @@ void cli_collect_boards(cli *c, cr_boardset *set, const char *const *extra,
 int cli_accept_board(cr_plugin *p, const cr_board *b, char *why, size_t n);
 /* The package being written, removed by the crash handler. */
 void cli_set_tmp_package(const char *path);
+/* Work directories removed by the crash handler (on = 1 add, 0 remove). */
+void cli_register_workdir(const char *path, int on);
 
 #endif

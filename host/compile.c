@@ -765,6 +765,7 @@ int cmd_compile(cli *c, int argc, char **argv)
             goto out;
         }
         t->workdir = cr_strdup(tmpl);
+        if (!keep) cli_register_workdir(tmpl, 1);
         char *stdir = cr_path_join(tmpl, ".crucible-stage");
         if (!t->workdir || !stdir || cr_mkdirs(stdir, 0700)) die_oom();
         t->st.dir = stdir;
@@ -998,6 +999,7 @@ out:
                         t->p->id, t->workdir);
             else
                 cr_rmtree(t->workdir);
+            cli_register_workdir(t->workdir, 0);
         }
         cr_free(t->workdir);
     }
