@@ -572,7 +572,26 @@ int cmd_compile(cli *c, int argc, char **argv)
     /* Boards. */
     cli_collect_boards(c, &boards, board_dirs, n_board_dirs);
     for (size_t k = 0; k < nt; k++) {
-        if (!board_arg) continue;
+        if (!board_arg) {
+            /* A board marked "[board] default = true" is the target's
+             * default; without one the target gets no board (NULL). */
+            for (size_t i = 0; i < boards.n && !ts[k].board; i++) {
+                cr_board *b = boards.boards[i];
+                const char *dv = cr_kv_get(b->kv, "board", "default");
+                if (strcmp(b->view.target, ts[k].p->id) || !dv ||
+                    (strcmp(dv, "true") && strcmp(dv, "yes") && strcmp(dv, "1")))
+                    continue;
+                char why[512];
+                if (cli_accept_board(ts[k].p, b, why, sizeof why) != CRUCIBLE_OK) {
+                    fprintf(stderr, "crucible compile: target %s refuses its "
+                                    "default board %s (%s): %s\n", ts[k].p->id,
+                            b->view.name, b->kv->doc.path, why);
+                    goto out;
+                }
+                ts[k].board = b;
+            }
+            continue;
+        }
         cr_board *b = NULL;
         if (strchr(board_arg, '/') || strstr(board_arg, ".ini")) {
             b = cr_boards_add_file(&boards, board_arg, err, sizeof err);
@@ -655,6 +674,7 @@ int cmd_compile(cli *c, int argc, char **argv)
         qc.config = config ? &config->doc : NULL;
         double tot_cycles = 0, tot_s = 0;
         int64_t tot[8] = {0};
+        int known[8] = {0};
         int unknown_cycles = 0;
         if (!c->json && !quiet)
             fprintf(hout, "pre-flight: target %s%s%s\n  %-20s %-12s %-9s %8s %8s %6s %6s %4s %4s %8s %8s\n",
@@ -697,19 +717,23 @@ int cmd_compile(cli *c, int argc, char **argv)
             int64_t vals[8] = {s->lut, s->ff, s->dsp, s->bram, s->spram,
                                s->flash_bytes, s->ram_bytes, s->components};
             for (int q = 0; q < 8; q++)
-                if (vals[q] >= 0) tot[q] += vals[q];
+                if (vals[q] >= 0) {
+                    tot[q] += vals[q];
+                    known[q] = 1;
+                }
             if (!c->json && !quiet) {
-                char cy[16], lu[16], ffb[16], fl[16], ra[16], co[16];
+                char cy[16], lu[16], ffb[16], fl[16], ra[16], co[16], ds[16], br[16];
+                fmt_cost(ds, sizeof ds, (double)s->dsp);
+                fmt_cost(br, sizeof br, (double)s->bram);
                 fmt_cost(cy, sizeof cy, s->cycles);
                 fmt_cost(lu, sizeof lu, (double)s->lut);
                 fmt_cost(ffb, sizeof ffb, (double)s->ff);
                 fmt_cost(fl, sizeof fl, (double)s->flash_bytes);
                 fmt_cost(ra, sizeof ra, (double)s->ram_bytes);
                 fmt_cost(co, sizeof co, (double)s->components);
-                fprintf(hout, "  %-20.20s %-12s %-9s %8s %8s %6s %6lld %4lld %4s %8s %8s\n",
+                fprintf(hout, "  %-20.20s %-12s %-9s %8s %8s %6s %6s %4s %4s %8s %8s\n",
                         nd->name, ir_op_name(nd->op), level_name(s->level), cy,
-                        lu, ffb, (long long)(s->dsp < 0 ? 0 : s->dsp),
-                        (long long)(s->bram < 0 ? 0 : s->bram), co, fl, ra);
+                        lu, ffb, ds, br, co, fl, ra);
             }
             jb_puts(&pre, i ? ",{\"node\":" : "{\"node\":");
             jb_jstr(&pre, nd->name);
@@ -730,11 +754,14 @@ int cmd_compile(cli *c, int argc, char **argv)
         if (!c->json && !quiet) {
             char cy[16];
             fmt_cost(cy, sizeof cy, unknown_cycles ? -1 : tot_cycles);
-            fprintf(hout, "  total: %s cycles%s, flash %lld B, RAM %lld B, "
-                          "LUT %lld, DSP %lld, BRAM %lld, components %lld\n",
-                    cy, unknown_cycles ? " (some unknown)" : "",
-                    (long long)tot[5], (long long)tot[6], (long long)tot[0],
-                    (long long)tot[2], (long long)tot[3], (long long)tot[7]);
+            static const char *const tn[8] = {"LUT", "FF", "DSP", "BRAM", "SPRAM",
+                                              "flash bytes", "RAM bytes",
+                                              "components"};
+            fprintf(hout, "  total: %s cycles%s", cy,
+                    unknown_cycles ? " (some unknown)" : "");
+            for (int q = 0; q < 8; q++)
+                if (known[q]) fprintf(hout, ", %s %lld", tn[q], (long long)tot[q]);
+            fprintf(hout, "\n");
         }
     }
     jb_puts(&pre, "]}");
