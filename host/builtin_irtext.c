@@ -23,9 +23,16 @@ static int irt_score(void *state, const char *path, const uint8_t *head,
     (void)state;
     static const char magic[] = "crucible-ir";
     size_t i = 0;
-    while (i < n && (head[i] == ' ' || head[i] == '\n' || head[i] == '\r' ||
-                     head[i] == '\t'))
-        i++;
+    for (;;) {
+        while (i < n && (head[i] == ' ' || head[i] == '\n' || head[i] == '\r' ||
+                         head[i] == '\t'))
+            i++;
+        if (i < n && head[i] == '#') { /* comment line */
+            while (i < n && head[i] != '\n') i++;
+            continue;
+        }
+        break;
+    }
     if (n - i >= sizeof magic - 1 && !memcmp(head + i, magic, sizeof magic - 1))
         return 100;
     size_t l = path ? strlen(path) : 0;

@@ -333,7 +333,7 @@ int cmd_plugins(cli *c, int argc, char **argv)
             printf("usage: crucible [--plugin-dir DIR]... plugins [--json]\n\n"
                    "Lists every discovered plugin: id, kind, version, ABI, path "
                    "and status\n(loaded, refused with the reason, or duplicate). "
-                   "Exit status 0.\n");
+                   "Exit status 0; 1 if a --plugin-dir does not exist.\n");
             return 0;
         }
         if (!strcmp(argv[i], "--json")) c->json = 1;
@@ -653,8 +653,8 @@ int cmd_inspect(cli *c, int argc, char **argv)
     else
         fputs(h.s ? h.s : "", stdout);
     if (r != 0)
-        fprintf(stderr, "crucible inspect: %s failed verification (see the "
-                        "entries marked BAD above)\n", pkg);
+        fprintf(stderr, "crucible inspect: %s failed verification (details "
+                        "above)\n", pkg);
     jb_free(&h);
     jb_free(&j);
     return r == 0 ? 0 : 1;

@@ -312,13 +312,14 @@ static void verify_report(void *ctx, const char *step, const char *tool,
     s->message = cr_strdup(message ? message : "");
     s->metrics = metrics_json && *metrics_json ? cr_strdup(metrics_json) : NULL;
     s->verdict = verdict;
-    if (!v->quiet)
+    int show = !v->quiet || verdict != CRUCIBLE_VERDICT_PASS;
+    if (show)
         fprintf(stderr, "  %-8s %s/%s%s%s%s%s\n",
                 verdict == CRUCIBLE_VERDICT_PASS ? "PASS"
                 : verdict == CRUCIBLE_VERDICT_SKIPPED ? "SKIPPED" : "FAIL",
                 v->target, s->step, tool ? " [" : "", tool ? tool : "",
                 tool ? "]" : "", "");
-    if (!v->quiet && s->message[0]) fprintf(stderr, "           %s\n", s->message);
+    if (show && s->message[0]) fprintf(stderr, "           %s\n", s->message);
 }
 
 static void vlog_free(vlog *v)
@@ -417,7 +418,7 @@ static void compile_help(void)
         "  --target ID[,ID]   target plugin ids (see 'crucible plugins')\n"
         "  --board NAME       board for the targets (see 'crucible boards'), or an\n"
         "                     INI file path\n"
-        "  --board-dir DIR    more board INI files (repeatable)\n"
+        "  --board-dir DIR    more board INI files: a folder or one file (repeatable)\n"
         "  --config FILE      project config (INI; docs/config.md)\n"
         "  --input FILE...    verification inputs: one file per graph input per\n"
         "                     sample (.npy or .pb); default: random samples\n"
@@ -496,8 +497,9 @@ int cmd_compile(cli *c, int argc, char **argv)
     cr_kvdoc *config = NULL;
     cr_graph *g = NULL;
     ir_view *view = NULL;
-    cr_boardset boards;
+    cr_boardset boards, fileboards; /* found; named with --board FILE */
     memset(&boards, 0, sizeof boards);
+    memset(&fileboards, 0, sizeof fileboards);
     tsel ts[MAX_TARGETS];
     memset(ts, 0, sizeof ts);
     size_t nt = 0;
@@ -594,7 +596,7 @@ int cmd_compile(cli *c, int argc, char **argv)
         }
         cr_board *b = NULL;
         if (strchr(board_arg, '/') || strstr(board_arg, ".ini")) {
-            b = cr_boards_add_file(&boards, board_arg, err, sizeof err);
+            b = cr_boards_add_file(&fileboards, board_arg, err, sizeof err);
             if (!b) {
                 fprintf(stderr, "crucible compile: board: %s\n", err);
                 goto out;
@@ -1035,6 +1037,7 @@ out:
     ir_view_free(view);
     ir_free(g);
     cr_boards_free(&boards);
+    cr_boards_free(&fileboards);
     cr_kv_free(config);
     jb_free(&pre);
     jb_free(&rep);

@@ -24,8 +24,11 @@ static int on_kv(void *user, const char *section, const char *name,
     ctx *c = user;
     cr_kvdoc *d = c->d;
     if (!name) return 1; /* section header alone */
+    char lsec[256];
+    snprintf(lsec, sizeof lsec, "%s", section);
+    for (char *p = lsec; *p; p++) *p = (char)tolower((unsigned char)*p);
     for (size_t i = 0; i < d->doc.count; i++)
-        if (!strcmp(d->items[i].section, section) &&
+        if (!strcmp(d->items[i].section, lsec) &&
             !strcmp(d->items[i].key, name)) {
             c->dup_line = 1;
             snprintf(c->dup, sizeof c->dup, "%s%s%s", section,

@@ -439,12 +439,16 @@ static int word_double(lexer *L, double *v, int *is_float)
     return 0;
 }
 
-/* '[' v, v, ... ']' of numbers into a growable double array. */
-static int num_list(lexer *L, double **vals, size_t *n, int *any_float,
-                    uint64_t max)
+/* '[' v, v, ... ']' of numbers. Each value is kept as a double and, when
+ * the token is an integer literal, also exactly as an int64 (ivals, when
+ * not NULL). *first_float gets the index of the first non-integer token,
+ * or -1. */
+static int num_list(lexer *L, double **vals, int64_t **ivals, size_t *n,
+                    long *first_float, uint64_t max)
 {
-    size_t cap = 0;
+    size_t cap = 0, icap = 0;
     *n = 0;
+    if (first_float) *first_float = -1;
     if (expect_punct(L, '[')) return -1;
     while (!is_punct(L, ']')) {
         if (*n && expect_punct(L, ',')) return -1;
@@ -452,13 +456,33 @@ static int num_list(lexer *L, double **vals, size_t *n, int *any_float,
             LERR(L, "list longer than expected (%llu)", (unsigned long long)max);
             return -1;
         }
-        if (cr_grow((void **)vals, &cap, *n + 1, sizeof(double))) {
+        if (cr_grow((void **)vals, &cap, *n + 1, sizeof(double)) ||
+            (ivals && cr_grow((void **)ivals, &icap, *n + 1, sizeof(int64_t)))) {
             LERR(L, "out of memory");
             return -1;
         }
+        int64_t iv = 0;
+        int isint = 0;
+        if (L->tok == T_WORD && !strpbrk(L->text.s, ".eEn")) {
+            char *end;
+            errno = 0;
+            const char *w = L->text.s;
+            int hex = (w[0] == '0' && (w[1] == 'x' || w[1] == 'X')) ||
+                      (w[0] == '-' && w[1] == '0' && (w[2] == 'x' || w[2] == 'X'));
+            long long x = strtoll(w, &end, hex ? 16 : 10);
+            if (!*end && end != L->text.s) {
+                if (errno == ERANGE) {
+                    LERR(L, "integer %s out of the 64-bit range", L->text.s);
+                    return -1;
+                }
+                iv = x;
+                isint = 1;
+            }
+        }
         int f = 0;
         if (word_double(L, &(*vals)[*n], &f)) return -1;
-        if (any_float) *any_float |= f;
+        if (ivals) (*ivals)[*n] = iv;
+        if (!isint && first_float && *first_float < 0) *first_float = (long)*n;
         (*n)++;
     }
     lex(L);
@@ -507,7 +531,8 @@ static int tensor_list(lexer *L, cr_graph *g, int32_t **idx, size_t *n,
     return 0;
 }
 
-static int pack_data(lexer *L, cr_tensor *t, const double *v, size_t n,
+static int pack_data(lexer *L, cr_tensor *t, const double *v,
+                     const int64_t *ivs, long first_float, size_t n,
                      void **out, size_t *bytes)
 {
     size_t nb = ir_dtype_bytes(t->dtype, n);
@@ -518,9 +543,9 @@ static int pack_data(lexer *L, cr_tensor *t, const double *v, size_t n,
     }
     for (size_t i = 0; i < n; i++) {
         double x = v[i];
-        int64_t iv = (int64_t)x;
+        int64_t iv = ivs[i];
         int32_t dt = t->dtype;
-        if (dt != CRUCIBLE_DT_F32 && (x != (double)iv || !isfinite(x))) {
+        if (dt != CRUCIBLE_DT_F32 && first_float == (long)i) {
             LERR(L, "tensor %s: element %zu (%g) is not an integer", t->name,
                  i, x);
             cr_free(d);
@@ -587,6 +612,7 @@ static int parse_tensor(lexer *L, cr_graph *g)
 {
     int rc = -1;
     double *vals = NULL;
+    int64_t *ivals = NULL;
     char *name = take_name(L, "a tensor name");
     if (!name) return -1;
     if (expect_punct(L, ':')) goto out;
@@ -634,6 +660,8 @@ static int parse_tensor(lexer *L, cr_graph *g)
         lex(L);
         int64_t axis = -1;
         double *sc = NULL, *zp = NULL;
+        int64_t *zpi = NULL;
+        long zp_float = -1;
         size_t ns = 0, nz = 0;
         int ok = 0;
         if (expect_punct(L, '(')) goto qout;
@@ -650,9 +678,11 @@ static int parse_tensor(lexer *L, cr_graph *g)
             if (!strcmp(key, "axis")) {
                 if (word_int(L, &axis)) goto qout;
             } else if (!strcmp(key, "scales")) {
-                if (num_list(L, &sc, &ns, NULL, 1u << 24)) goto qout;
+                if (num_list(L, &sc, NULL, &ns, NULL, 1u << 24)) goto qout;
             } else if (!strcmp(key, "zero_points")) {
-                if (num_list(L, &zp, &nz, NULL, 1u << 24)) goto qout;
+                cr_free(zpi);
+                zpi = NULL;
+                if (num_list(L, &zp, &zpi, &nz, &zp_float, 1u << 24)) goto qout;
             } else {
                 LERR(L, "unknown quant field '%s'", key);
                 goto qout;
@@ -671,8 +701,10 @@ static int parse_tensor(lexer *L, cr_graph *g)
                 int bad = 0;
                 for (size_t i = 0; i < ns; i++) {
                     fs[i] = (float)sc[i];
-                    if (zp[i] != (double)(int32_t)zp[i]) bad = 1;
-                    zs[i] = (int32_t)zp[i];
+                    if (zp_float >= 0 || zpi[i] < INT32_MIN || zpi[i] > INT32_MAX)
+                        bad = 1;
+                    else
+                        zs[i] = (int32_t)zpi[i];
                 }
                 if (bad)
                     LERR(L, "zero points must be 32-bit integers");
@@ -690,6 +722,7 @@ static int parse_tensor(lexer *L, cr_graph *g)
     qout:
         cr_free(sc);
         cr_free(zp);
+        cr_free(zpi);
         if (!ok) goto out;
     }
     if (is_punct(L, '=')) {
@@ -702,7 +735,8 @@ static int parse_tensor(lexer *L, cr_graph *g)
             goto out;
         }
         size_t got = 0;
-        if (num_list(L, &vals, &got, NULL, n)) goto out;
+        long ff = -1;
+        if (num_list(L, &vals, &ivals, &got, &ff, n)) goto out;
         if (got != n) {
             LERR(L, "tensor %s: %zu values for %llu elements", t->name, got,
                  (unsigned long long)n);
@@ -710,7 +744,7 @@ static int parse_tensor(lexer *L, cr_graph *g)
         }
         void *d = NULL;
         size_t nb = 0;
-        if (pack_data(L, t, vals, got, &d, &nb)) goto out;
+        if (pack_data(L, t, vals, ivals, ff, got, &d, &nb)) goto out;
         int r = ir_set_data(g, ti, d, nb, e, sizeof e);
         cr_free(d);
         if (r < 0) {
@@ -721,6 +755,7 @@ static int parse_tensor(lexer *L, cr_graph *g)
     rc = 0;
 out:
     cr_free(vals);
+    cr_free(ivals);
     cr_free(name);
     return rc;
 }
@@ -741,31 +776,20 @@ static int parse_attr_value(lexer *L, cr_graph *g, int32_t node,
     }
     if (is_punct(L, '[')) {
         double *v = NULL;
+        int64_t *iv = NULL;
         size_t n = 0;
-        int anyf = 0;
-        if (num_list(L, &v, &n, &anyf, 1u << 20)) {
+        long ff = -1;
+        if (num_list(L, &v, &iv, &n, &ff, 1u << 20)) {
             cr_free(v);
+            cr_free(iv);
             return -1;
         }
-        int r;
-        if (floats) {
-            r = ir_attr_floats(g, node, key, (uint32_t)n, v);
-        } else {
-            int64_t *iv = cr_malloc((n ? n : 1) * sizeof(int64_t));
-            r = iv ? 0 : -1;
-            for (size_t i = 0; iv && i < n; i++) {
-                if (v[i] != (double)(int64_t)v[i] || fabs(v[i]) > 9.0e15) {
-                    LERR(L, "attribute %s: %g is not an integer (write f[...] "
-                            "for a float list)", key, v[i]);
-                    r = -1;
-                    break;
-                }
-                iv[i] = (int64_t)v[i];
-            }
-            if (r == 0) r = ir_attr_ints(g, node, key, (uint32_t)n, iv);
-            cr_free(iv);
-        }
+        /* f[...] or any non-integer element: a float list */
+        int r = (floats || ff >= 0)
+                    ? ir_attr_floats(g, node, key, (uint32_t)n, v)
+                    : ir_attr_ints(g, node, key, (uint32_t)n, iv);
         cr_free(v);
+        cr_free(iv);
         if (r < 0) LERR(L, "attribute %s: invalid list", key);
         return r < 0 ? -1 : 0;
     }
@@ -799,7 +823,7 @@ static int parse_node(lexer *L, cr_graph *g)
     if (!opn) goto out;
     int32_t op = ir_op_from_name(opn);
     if (op < 0) {
-        LERR(L, "unknown op '%s' (see docs/ir.md for the canonical ops)", opn);
+        LERR(L, "unknown op '%s' (see docs/ir-ops.md for the canonical ops)", opn);
         goto out;
     }
     if (tensor_list(L, g, &ins, &ni, 1)) goto out;

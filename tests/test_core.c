@@ -24,12 +24,13 @@ static const char *const FULL_TEXT =
     "tensor u : u8[2] quant(axis=-1, scales=[0.0078125], zero_points=[128]) = [0, 255]\n"
     "tensor h : f16[2] = [0x3c00, 0xc000]\n"
     "tensor f : f32[4] = [1.5, -0, 3.40282347e+38, 1.17549435e-38]\n"
+    "tensor big : i64[3] = [9007199254740993, -9223372036854775808, 9223372036854775807]\n"
     "tensor c1 : f32[1, 2, 4, 4]\n"
     "tensor \"_\" : f32[?, 2]\n"
     "tensor out : f32[1, 2, ?, ?]\n"
     "node \"conv 1\" : conv2d(in.0, \"conv/w:0\", bias) -> (c1) {strides=[1, 1], "
     "pads=[0, 0, 0, 0], group=1, alpha=0.5, empty=[], fl=f[1.0, -2.5, 1e-300], "
-    "s=\"x,y\", big=-9007199254740991}\n"
+    "s=\"x,y\", big=-9007199254740991, ends=[9223372036854775807, -9223372036854775808]}\n"
     "node odd : unsupported(c1, _) -> (\"_\") {source_op=\"onnx:LSTM\", "
     "reason=\"not lowered\"}\n"
     "node relu : relu(c1) -> (out)\n"
@@ -73,6 +74,10 @@ TEST(test_ir_text_roundtrip)
     CHECK(ir_attr(n, "fl")->type == CRUCIBLE_ATTR_FLOATS);
     CHECK(ir_attr(n, "alpha")->type == CRUCIBLE_ATTR_FLOAT);
     CHECK(ir_attr_i(n, "big", 0) == -9007199254740991LL);
+    CHECK(ir_attr(n, "ends")->ints[0] == INT64_MAX);
+    t = ir_find_tensor(g, "big");
+    CHECK(((int64_t *)g->tensors[t].data)[0] == 9007199254740993LL);
+    CHECK(((int64_t *)g->tensors[t].data)[1] == INT64_MIN);
     jb_free(&b);
     jb_free(&b2);
     ir_free(g);

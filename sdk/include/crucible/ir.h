@@ -14,7 +14,7 @@
  *
  * Layout conventions: activations are NCHW; conv weights are
  * [out_ch, in_ch/group, kh, kw]; dense weights are [out, in].
- * The semantics of every op are in docs/ir.md.
+ * The semantics of every op are in docs/ir-ops.md.
  */
 #ifndef CRUCIBLE_IR_H
 #define CRUCIBLE_IR_H
@@ -53,7 +53,7 @@ typedef enum crucible_dtype {
 /* ---- canonical ops -------------------------------------------------------
  * X(ENUM, text name). The number of an op never changes: append only.
  * Full semantics (inputs, attributes, broadcasting, rounding) are in
- * docs/ir.md; the reference interpreter is the definition. */
+ * docs/ir-ops.md; the reference interpreter is the definition. */
 #define CRUCIBLE_OP_LIST(X)                                                  \
     X(UNSUPPORTED, "unsupported") /* placeholder for a source op a frontend \
                                      could not lower; attr source_op names it*/\
