@@ -9,9 +9,10 @@ cd "$(dirname "$0")/.."
 SECS=${1:-20}
 if ! command -v clang >/dev/null; then
   if [ "$(id -u)" = 0 ]; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clang libclang-rt-14-dev >/dev/null
   else
-    echo "SKIPPED: clang not found (install clang)"; exit 1
+    echo "SKIPPED: clang not found (install clang libclang-rt-14-dev)"; exit 1
   fi
 fi
 OUT=build-fuzz
