@@ -549,11 +549,23 @@ int cmd_run(cli *c, int argc, char **argv)
     if (!in || !out) die_oom();
     char err[1024];
     size_t loaded = 0;
-    for (; loaded < ni; loaded++)
+    for (; loaded < ni; loaded++) {
         if (tio_load(inputs[loaded], &in[loaded], err, sizeof err)) {
             fprintf(stderr, "crucible run: %s\n", err);
             goto out_arrays;
         }
+        int32_t want = g->tensors[g->inputs[loaded]].dtype;
+        if (in[loaded].dtype != want) { /* e.g. f64 .npy for an f32 input */
+            cr_array cv;
+            if (tio_convert(&in[loaded], want, &cv, err, sizeof err)) {
+                fprintf(stderr, "crucible run: %s: %s\n", inputs[loaded], err);
+                loaded++;
+                goto out_arrays;
+            }
+            tio_free(&in[loaded]);
+            in[loaded] = cv;
+        }
+    }
     if (interp_run(g, in, ni, out, err, sizeof err)) {
         fprintf(stderr, "crucible run: %s\n", err);
         goto out_arrays;
