@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# tests/main-job.sh - the main job from the README: build crucible, compile
-# the bundled example model for every target that is built, verify each
+# tests/main-job.sh - the main job from the README: build crucible, measure
+# the bundled example models' accuracy with the reference interpreter,
+# compile each example for every target plugin that is built, verify each
 # artifact in real tools, write and inspect the packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,23 +9,37 @@ bash tests/setup.sh build
 BIN=build/bin/crucible
 OUT=${OUT:-build/out}
 mkdir -p "$OUT"
-MODEL=docs/examples/tiny-mlp.crir
+D=docs/examples/digits
 
 echo "== plugins"
 $BIN plugins
-echo "== the example model's IR (docs/examples/tiny-mlp.crir)"
-$BIN --json ir "$MODEL"
 TARGETS=$($BIN plugins | awk '$2 ~ /target/ && $5 == "loaded" {print $1}')
+HAVE_ONNX=$($BIN plugins | awk '$1 == "onnx" && $5 == "loaded" {print "yes"}')
 if [ -z "$TARGETS" ]; then echo "no target plugins were built" >&2; exit 1; fi
+
+MODELS=(docs/examples/tiny-mlp.crir)
+if [ "$HAVE_ONNX" = yes ]; then
+  echo "== accuracy of the bundled digits models (reference interpreter, 360 held-out digits)"
+  $BIN accuracy $D/mlp/model.onnx --inputs $D/test-x-mlp.npy --labels $D/test-y.npy
+  $BIN accuracy $D/cnn/model.onnx --inputs $D/test-x-cnn.npy --labels $D/test-y.npy
+  echo "   (training script, docs/examples/digits/accuracy.json: mlp $(grep -A4 '"mlp"' $D/accuracy.json | grep -o '"float_test_accuracy": [0-9.]*' | cut -d' ' -f2), cnn $(grep -A4 '"cnn"' $D/accuracy.json | grep -o '"float_test_accuracy": [0-9.]*' | cut -d' ' -f2))"
+  MODELS+=($D/mlp/model.onnx $D/cnn/model.onnx)
+else
+  echo "== onnx frontend not built: digits models skipped"
+fi
+
 echo "== targets: $TARGETS"
 status=0
-for t in $TARGETS; do
-  echo "== compile $MODEL --target $t"
-  if $BIN compile "$MODEL" --target "$t" --samples 8 -o "$OUT/tiny-mlp.$t.tptpkg"; then
-    $BIN inspect "$OUT/tiny-mlp.$t.tptpkg"
-  else
-    status=1
-  fi
+for m in "${MODELS[@]}"; do
+  name=$(echo "$m" | sed 's#docs/examples/##; s#/model.onnx##; s#\.crir##; s#/#-#g')
+  for t in $TARGETS; do
+    echo "== compile $m --target $t"
+    if $BIN compile "$m" --target "$t" --samples 8 -o "$OUT/$name.$t.tptpkg"; then
+      $BIN inspect "$OUT/$name.$t.tptpkg" | tail -1
+    else
+      status=1
+    fi
+  done
 done
-[ $status = 0 ] && echo "== main job: all targets compiled, verified and packaged (see $OUT)"
+[ $status = 0 ] && echo "== main job: every example compiled, verified and packaged for every target (see $OUT)"
 exit $status
