@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -489,24 +490,33 @@ int cmd_run(cli *c, int argc, char **argv)
     const char *model = NULL;
     const char **inputs = NULL, **outputs = NULL;
     size_t ni = 0, no = 0;
-    int rc = 1;
+    int rc = 1, repeat = 0;
     inputs = calloc((size_t)argc, sizeof(char *));
     outputs = calloc((size_t)argc, sizeof(char *));
     if (!inputs || !outputs) die_oom();
     for (int i = 1; i < argc; i++) {
         if (is_help(argv[i])) {
             printf("usage: crucible run MODEL --input FILE... [--output FILE]... "
-                   "[--json]\n\n"
+                   "[--time N] [--json]\n\n"
                    "Runs the reference interpreter on one set of inputs (one "
                    "FILE per graph\ninput, in order; .npy or ONNX TensorProto "
                    ".pb) and prints the outputs, or\nwrites them (one --output "
-                   "per graph output; the extension picks the format).\n");
+                   "per graph output; the extension picks the format).\n"
+                   "--time N runs the model N more times and prints the mean time "
+                   "per inference.\n");
             free(inputs);
             free(outputs);
             return 0;
         }
         if (!strcmp(argv[i], "--json")) c->json = 1;
-        else if ((!strcmp(argv[i], "--input") || !strcmp(argv[i], "-i")) && i + 1 < argc) {
+        else if (!strcmp(argv[i], "--time") && i + 1 < argc) {
+            repeat = atoi(argv[++i]);
+            if (repeat < 1 || repeat > 1000000) {
+                free(inputs);
+                free(outputs);
+                return usage_error("run", "--time needs 1..1000000");
+            }
+        } else if ((!strcmp(argv[i], "--input") || !strcmp(argv[i], "-i")) && i + 1 < argc) {
             inputs[ni++] = argv[++i];
             while (i + 1 < argc && argv[i + 1][0] != '-') inputs[ni++] = argv[++i];
         } else if ((!strcmp(argv[i], "--output") || !strcmp(argv[i], "-o")) && i + 1 < argc)
@@ -569,6 +579,21 @@ int cmd_run(cli *c, int argc, char **argv)
     if (interp_run(g, in, ni, out, err, sizeof err)) {
         fprintf(stderr, "crucible run: %s\n", err);
         goto out_arrays;
+    }
+    if (repeat) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (int r = 0; r < repeat; r++) {
+            cr_array *tmp = cr_calloc(g->n_outputs, sizeof(cr_array));
+            if (!tmp || interp_run(g, in, ni, tmp, err, sizeof err)) die_oom();
+            for (size_t k = 0; k < g->n_outputs; k++) tio_free(&tmp[k]);
+            cr_free(tmp);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double ms = ((double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+                     (double)(t1.tv_nsec - t0.tv_nsec) / 1e6) / repeat;
+        fprintf(stderr, "crucible run: %.3f ms per inference (mean of %d runs, "
+                        "reference interpreter)\n", ms, repeat);
     }
     rc = 0;
     for (size_t k = 0; k < g->n_outputs; k++) {
