@@ -5,3 +5,4 @@
 #include "list-tensorio.h"
 #include "list-interp.h"
 #include "list-loader.h"
+#include "list-onnx.h"
