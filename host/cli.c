@@ -159,6 +159,13 @@ static void install_crash_handlers(void)
 cr_graph *cli_load_model(cli *c, const char *path, const char *force_fe,
                          const cr_plugin **used)
 {
+    return cli_load_model_st(c, path, force_fe, used, NULL);
+}
+
+cr_graph *cli_load_model_st(cli *c, const char *path, const char *force_fe,
+                            const cr_plugin **used, int *status)
+{
+    if (status) *status = CRUCIBLE_E_GENERIC;
     char err[1024];
     if (!cr_is_file(path)) {
         fprintf(stderr, "crucible: %s: %s\n", path,
@@ -219,6 +226,7 @@ cr_graph *cli_load_model(cli *c, const char *path, const char *force_fe,
     cr_loader_enter(best, "load");
     int rc = best->frontend.load(best->state, path, &b);
     cr_loader_leave();
+    if (status) *status = rc;
     if (rc != CRUCIBLE_OK) {
         fprintf(stderr, "crucible: %s could not read %s: %s%s%s\n", best->id,
                 path, crucible_status_str(rc), bctx.err[0] ? ": " : "",

@@ -24,6 +24,10 @@ int usage_error(const char *cmd, const char *fmt, ...)
 int is_help(const char *a);
 cr_graph *cli_load_model(cli *c, const char *path, const char *force_fe,
                          const cr_plugin **used);
+/* Same, also giving the frontend's status (CRUCIBLE_E_UNSUPPORTED: valid
+ * but uses something not supported). */
+cr_graph *cli_load_model_st(cli *c, const char *path, const char *force_fe,
+                            const cr_plugin **used, int *status);
 size_t cli_unsupported(const cr_graph *g, jbuf *human, jbuf *json);
 void cli_collect_boards(cli *c, cr_boardset *set, const char *const *extra,
                         size_t n_extra);

@@ -424,6 +424,7 @@ static void compile_help(void)
         "                     sample (.npy or .pb); default: random samples\n"
         "  --samples N        number of random samples (default 4)\n"
         "  --seed S           random seed (default 1)\n"
+        "  --batch N          size bound to dynamic input dims (default 1)\n"
         "  --no-verify        skip verification (the package says so)\n"
         "  -o, --output PKG   the package to write\n"
         "\n"
@@ -441,6 +442,8 @@ int cmd_compile(cli *c, int argc, char **argv)
     const char **board_dirs = calloc((size_t)argc + 1, sizeof(char *));
     size_t n_inputs = 0, n_board_dirs = 0, n_random = 4;
     uint64_t seed = 1;
+    int64_t batch = 1;
+    int rebind = 0;
     int no_verify = 0, keep = 0, rc = 1;
     if (!inputs || !board_dirs) die_oom();
 
@@ -471,6 +474,15 @@ int cmd_compile(cli *c, int argc, char **argv)
                 return usage_error("compile", "--samples needs 1..10000");
             }
             n_random = (size_t)v;
+        } else if (!strcmp(a, "--batch") && has) {
+            char *end;
+            long long v = strtoll(argv[++i], &end, 10);
+            if (*end || v < 1 || v > 65536) {
+                free(inputs);
+                free(board_dirs);
+                return usage_error("compile", "--batch needs 1..65536");
+            }
+            batch = v;
         } else if (!strcmp(a, "--seed") && has) {
             seed = strtoull(argv[++i], NULL, 10);
         } else if (!strcmp(a, "--input") && has) {
@@ -641,6 +653,31 @@ int cmd_compile(cli *c, int argc, char **argv)
     if (!quiet) fprintf(stderr, "[crucible] loading %s\n", model);
     g = cli_load_model(c, model, fe, &fe_used);
     if (!g) goto out;
+    /* Hardware needs static shapes: bind unknown (dynamic) input dims. */
+    for (size_t i = 0; i < g->n_inputs; i++) {
+        cr_tensor *t = &g->tensors[g->inputs[i]];
+        for (int32_t d = 0; d < t->rank; d++)
+            if (t->dims[d] <= 0) {
+                t->dims[d] = batch;
+                if (!quiet)
+                    fprintf(stderr, "[crucible] input %s: dynamic dim %d bound to "
+                                    "%lld (--batch)\n", t->name, (int)d,
+                            (long long)batch);
+                rebind = 1;
+            }
+    }
+    if (rebind && ir_infer_shapes(g, err, sizeof err) != CRUCIBLE_OK) {
+        fprintf(stderr, "crucible compile: shape inference with --batch %lld "
+                        "failed: %s\n", (long long)batch, err);
+        goto out;
+    }
+    for (size_t i = 0; i < g->n_tensors; i++)
+        if (!ir_numel(&g->tensors[i]) && !(g->tensors[i].flags & CRUCIBLE_TENSOR_CONST)) {
+            fprintf(stderr, "crucible compile: tensor %s has an unknown shape "
+                            "after shape inference; targets need static shapes\n",
+                    g->tensors[i].name);
+            goto out;
+        }
     {
         jbuf uh;
         jb_init(&uh);

@@ -218,9 +218,18 @@ static int run_case(cli *c, const char *dir, double rtol, double atol,
     size_t nsets = 0;
     char **sets = NULL;
     if (!model) die_oom();
-    g = cli_load_model(c, model, NULL, NULL);
+    int st = CRUCIBLE_E_GENERIC;
+    g = cli_load_model_st(c, model, NULL, NULL, &st);
     if (!g) {
-        snprintf(msg, msglen, "model could not be loaded (see the message above)");
+        const char *why = cr_host_last_error();
+        if (st == CRUCIBLE_E_UNSUPPORTED) {
+            snprintf(msg, msglen, "unsupported: %s", why[0] ? why : "refused by the frontend");
+            jb_printf(unsup, "%s\n", "(frontend: unsupported types)");
+            verdict = 2;
+        } else {
+            snprintf(msg, msglen, "model could not be loaded: %s",
+                     why[0] ? why : "see the message above");
+        }
         goto out;
     }
     jbuf uh;

@@ -14,11 +14,20 @@
 /* ------------------------------------------------------------ logging */
 
 static int g_verbosity = 0;
+static char g_last_error[1024]; /* last ERROR-level message, even if hidden */
+
+const char *cr_host_last_error(void) { return g_last_error; }
 
 void cr_host_set_verbosity(int v) { g_verbosity = v; }
 
 static void vlog(const char *who, int level, const char *fmt, va_list ap)
 {
+    char msg[2048];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t l = strlen(msg);
+    while (l && msg[l - 1] == '\n') msg[--l] = 0;
+    if (level >= CRUCIBLE_LOG_ERROR)
+        snprintf(g_last_error, sizeof g_last_error, "%s", msg);
     if (level == CRUCIBLE_LOG_DEBUG && g_verbosity < 1) return;
     if (level == CRUCIBLE_LOG_INFO && g_verbosity < 0) return;
     if (level == CRUCIBLE_LOG_WARN && g_verbosity < 0) return;
@@ -26,10 +35,6 @@ static void vlog(const char *who, int level, const char *fmt, va_list ap)
     static const char *const names[] = {"debug", "info", "warning", "error",
                                         "plugin misbehaving"};
     const char *ln = (level >= 0 && level <= 4) ? names[level] : "log";
-    char msg[2048];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    size_t l = strlen(msg);
-    while (l && msg[l - 1] == '\n') msg[--l] = 0;
     if (level == CRUCIBLE_LOG_INFO)
         fprintf(stderr, "[%s] %s\n", who, msg);
     else

@@ -76,6 +76,9 @@ void cr_loader_leave(void);
 
 /* Host services shared by all plugins. */
 void cr_host_set_verbosity(int v);
+/* The last ERROR-level message logged (by the host or a plugin), even when
+ * the verbosity hid it; "" if none. */
+const char *cr_host_last_error(void);
 void cr_host_log(const char *who, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Tool versions recorded by the tools service: JSON array text. */

@@ -313,7 +313,7 @@ static int setup_graph(ox_load *L)
                               "IR cannot represent empty tensors",
                               vi->name);
             if (!has_value) {
-                s.dims[d] = 1;
+                s.dims[d] = 0; /* unknown: bound at run time, or by compile --batch */
                 const char *p =
                     dm && dm->value_case ==
                               ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM
@@ -772,7 +772,7 @@ static void set_meta(ox_ctx *c, const crucible_ir_builder *b)
     if (m->domain && *m->domain) b->set_meta(b->ctx, "onnx_domain", m->domain);
     if (c->n_dyn) {
         char note[640];
-        snprintf(note, sizeof note, "%zu dynamic input dim%s set to 1: %s%s",
+        snprintf(note, sizeof note, "%zu dynamic input dim%s (unknown until run time; compile binds them with --batch): %s%s",
                  c->n_dyn, c->n_dyn == 1 ? "" : "s", c->dyn_note,
                  c->n_dyn > 8 ? ", ..." : "");
         b->set_meta(b->ctx, "dynamic_dims", note);
