@@ -16,31 +16,18 @@
 /* Element i of a as a double (NaN for a non-numeric dtype). */
 static double elem(const cr_array *a, size_t i)
 {
-    const uint8_t *d = a->data;
     switch (a->dtype) {
     case CRUCIBLE_DT_F32: {
         float v;
-        memcpy(&v, d + 4 * i, 4);
+        memcpy(&v, (const uint8_t *)a->data + 4 * i, 4);
         return v;
     }
-    case CRUCIBLE_DT_I32: {
-        int32_t v;
-        memcpy(&v, d + 4 * i, 4);
-        return v;
-    }
-    case CRUCIBLE_DT_I64: {
-        int64_t v;
-        memcpy(&v, d + 8 * i, 8);
-        return (double)v;
-    }
-    case CRUCIBLE_DT_I16: {
-        int16_t v;
-        memcpy(&v, d + 2 * i, 2);
-        return v;
-    }
-    case CRUCIBLE_DT_I8: return (int8_t)d[i];
+    case CRUCIBLE_DT_I32:
+    case CRUCIBLE_DT_I64:
+    case CRUCIBLE_DT_I16:
+    case CRUCIBLE_DT_I8:
     case CRUCIBLE_DT_U8:
-    case CRUCIBLE_DT_BOOL: return d[i];
+    case CRUCIBLE_DT_BOOL: return (double)ir_elem_i64(a->dtype, a->data, i);
     default: return NAN;
     }
 }

@@ -59,6 +59,46 @@ size_t ir_dtype_bytes(int32_t dt, uint64_t numel)
     return (size_t)((numel * (uint64_t)bits + 7) / 8);
 }
 
+int64_t ir_elem_i64(int32_t dt, const void *data, uint64_t i)
+{
+    const uint8_t *d = data;
+    switch (dt) {
+    case CRUCIBLE_DT_I32: {
+        int32_t v;
+        memcpy(&v, d + 4 * i, 4);
+        return v;
+    }
+    case CRUCIBLE_DT_I64: {
+        int64_t v;
+        memcpy(&v, d + 8 * i, 8);
+        return v;
+    }
+    case CRUCIBLE_DT_I16: {
+        int16_t v;
+        memcpy(&v, d + 2 * i, 2);
+        return v;
+    }
+    case CRUCIBLE_DT_F16: {
+        uint16_t v;
+        memcpy(&v, d + 2 * i, 2);
+        return v;
+    }
+    case CRUCIBLE_DT_I8: return (int8_t)d[i];
+    case CRUCIBLE_DT_U8:
+    case CRUCIBLE_DT_BOOL: return d[i];
+    case CRUCIBLE_DT_I4: {
+        int v = (d[i / 2] >> ((i & 1) * 4)) & 15;
+        return v >= 8 ? v - 16 : v;
+    }
+    case CRUCIBLE_DT_TERNARY: {
+        int v = (d[i / 4] >> ((i & 3) * 2)) & 3;
+        return v == 1 ? 1 : v == 3 ? -1 : 0;
+    }
+    case CRUCIBLE_DT_BINARY: return ((d[i / 8] >> (i & 7)) & 1) ? 1 : -1;
+    default: return 0;
+    }
+}
+
 cr_graph *ir_new(void) { return cr_calloc(1, sizeof(cr_graph)); }
 
 static void attr_free(cr_attr *a)

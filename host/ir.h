@@ -82,6 +82,9 @@ int32_t ir_dtype_from_name(const char *s);     /* 0 if unknown */
 int ir_dtype_bits(int32_t dtype);              /* 0 if invalid */
 const char *ir_op_name(int32_t op);            /* "dense"; NULL if invalid */
 int32_t ir_op_from_name(const char *s);        /* -1 if unknown */
+/* Element i of packed data of an integer dtype (i4/ternary/binary unpacked
+ * to their values; f16 as its raw 16-bit pattern; 0 for f32). */
+int64_t ir_elem_i64(int32_t dtype, const void *data, uint64_t i);
 /* Packed byte size of numel elements of dtype, or SIZE_MAX on overflow. */
 size_t ir_dtype_bytes(int32_t dtype, uint64_t numel);
 

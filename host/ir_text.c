@@ -68,44 +68,6 @@ static void put_double_attr(jbuf *b, double v)
     if (!strpbrk(tmp, ".eEn")) jb_puts(b, ".0");
 }
 
-static int64_t elem_int(int32_t dt, const uint8_t *d, uint64_t i)
-{
-    switch (dt) {
-    case CRUCIBLE_DT_I32: {
-        int32_t v;
-        memcpy(&v, d + 4 * i, 4);
-        return v;
-    }
-    case CRUCIBLE_DT_I64: {
-        int64_t v;
-        memcpy(&v, d + 8 * i, 8);
-        return v;
-    }
-    case CRUCIBLE_DT_I16: {
-        int16_t v;
-        memcpy(&v, d + 2 * i, 2);
-        return v;
-    }
-    case CRUCIBLE_DT_F16: {
-        uint16_t v;
-        memcpy(&v, d + 2 * i, 2);
-        return v;
-    }
-    case CRUCIBLE_DT_I8: return (int8_t)d[i];
-    case CRUCIBLE_DT_U8:
-    case CRUCIBLE_DT_BOOL: return d[i];
-    case CRUCIBLE_DT_I4: {
-        int v = (d[i / 2] >> ((i & 1) * 4)) & 15;
-        return v >= 8 ? v - 16 : v;
-    }
-    case CRUCIBLE_DT_TERNARY: {
-        int v = (d[i / 4] >> ((i & 3) * 2)) & 3;
-        return v == 1 ? 1 : v == 3 ? -1 : 0;
-    }
-    case CRUCIBLE_DT_BINARY: return ((d[i / 8] >> (i & 7)) & 1) ? 1 : -1;
-    default: return 0;
-    }
-}
 
 static void put_data(jbuf *b, const cr_tensor *t)
 {
@@ -119,9 +81,9 @@ static void put_data(jbuf *b, const cr_tensor *t)
             memcpy(&v, d + 4 * i, 4);
             put_f32(b, v);
         } else if (t->dtype == CRUCIBLE_DT_F16) {
-            jb_printf(b, "0x%04x", (unsigned)elem_int(t->dtype, d, i));
+            jb_printf(b, "0x%04x", (unsigned)ir_elem_i64(t->dtype, d, i));
         } else {
-            jb_printf(b, "%lld", (long long)elem_int(t->dtype, d, i));
+            jb_printf(b, "%lld", (long long)ir_elem_i64(t->dtype, d, i));
         }
     }
     jb_putc(b, ']');
