@@ -386,12 +386,13 @@ static cr_plugin *validate_and_init(cr_loader *L, cr_plugin *p,
         REFUSE(p, "entry has no get_interface slot");
         return p;
     }
-    int fe = 0, tg = 0, pl = 0;
+    int fe = 0, tg = 0, pl = 0, tk = 0;
     for (size_t i = 0; c->interfaces[i] && i < 64; i++) {
         const char *iid = c->interfaces[i];
         if (!strcmp(iid, CRUCIBLE_IFACE_FRONTEND)) fe = 1;
         else if (!strcmp(iid, CRUCIBLE_IFACE_TARGET)) tg = 1;
         else if (!strcmp(iid, CRUCIBLE_IFACE_PLANNER)) pl = 1;
+        else if (!strcmp(iid, CRUCIBLE_IFACE_TOKENIZER)) tk = 1;
         else if (!strncmp(iid, "crucible.", 9)) {
             REFUSE(p, "declares interface %s, which this host (ABI %d.%d) "
                       "does not know", iid, CRUCIBLE_ABI_MAJOR,
@@ -402,7 +403,8 @@ static cr_plugin *validate_and_init(cr_loader *L, cr_plugin *p,
     if (fe) add_kind(p, "frontend");
     if (tg) add_kind(p, "target");
     if (pl) add_kind(p, "planner");
-    if (!fe && !tg && !pl) add_kind(p, "extension");
+    if (tk) add_kind(p, "tokenizer");
+    if (!fe && !tg && !pl && !tk) add_kind(p, "extension");
     /* 3. Duplicate id: the first one wins. */
     for (size_t i = 0; i < L->n; i++) {
         cr_plugin *o = L->plugins[i];
@@ -461,6 +463,18 @@ static cr_plugin *validate_and_init(cr_loader *L, cr_plugin *p,
             return p;
         }
         p->has_planner = 1;
+    }
+    if (tk) {
+        if (take_iface(p, CRUCIBLE_IFACE_TOKENIZER, &p->tokenizer,
+                       sizeof p->tokenizer))
+            return p;
+        if (!p->tokenizer.open || !p->tokenizer.encode ||
+            !p->tokenizer.piece || !p->tokenizer.close) {
+            REFUSE(p, "tokenizer interface lacks a required slot (open, "
+                      "encode, piece, close)");
+            return p;
+        }
+        p->has_tokenizer = 1;
     }
     p->status = CR_PLUGIN_LOADED;
     return p;
@@ -569,6 +583,7 @@ cr_plugin *cr_loader_find(cr_loader *L, const char *id, const char *kind)
         if (!strcmp(kind, "frontend") && p->has_frontend) return p;
         if (!strcmp(kind, "target") && p->has_target) return p;
         if (!strcmp(kind, "planner") && p->has_planner) return p;
+        if (!strcmp(kind, "tokenizer") && p->has_tokenizer) return p;
     }
     return NULL;
 }

@@ -38,10 +38,11 @@ typedef struct cr_plugin {
     void *state;
     int inited;
     crucible_host host;               /* this plugin's services table */
-    int has_frontend, has_target, has_planner;
+    int has_frontend, has_target, has_planner, has_tokenizer;
     crucible_frontend frontend;       /* zero-extended copies */
     crucible_target target;
     crucible_planner planner;
+    crucible_tokenizer tokenizer;
 } cr_plugin;
 
 typedef struct cr_loader {

@@ -13,5 +13,6 @@
 #include <crucible/frontend.h>
 #include <crucible/target.h>
 #include <crucible/planner.h>
+#include <crucible/tokenizer.h>
 
 #endif
