@@ -1,6 +1,8 @@
 /* interp.c - the reference interpreter: the graph driver, elementwise ops,
- * data movement, cast and (de)quantisation. The neural-network kernels
- * (dense, matmul, conv, pooling, softmax, reductions) are in interp_nn.c.
+ * data movement, cast, quantize / dequantize / requantize. The
+ * neural-network kernels (dense, matmul, conv, pooling, softmax,
+ * reductions; the integer forms of dense, matmul, conv2d) are in
+ * interp_nn.c.
  *
  * Semantics, including the exact float evaluation order that targets must
  * reproduce to be bit-exact, are in docs/ir-ops.md. Arithmetic is single
@@ -534,7 +536,24 @@ static float round_half_even(float v)
     return fmodf(f, 2.0f) == 0.0f ? f : f + 1.0f;
 }
 
-static int quant_check(const cr_node *n, const cr_tensor *t,
+/* The quantize / requantize rounding: NaN -> zp; otherwise
+ * round_half_to_even(v) + zp computed exactly in integers; saturated to
+ * [lo, hi]. */
+static int64_t round_zp_sat(float v, int64_t zp, int64_t lo, int64_t hi)
+{
+    int64_t q;
+    if (v != v) {
+        q = zp;
+    } else {
+        float r = round_half_even(v);
+        if (r >= 4294967296.0f) q = hi;
+        else if (r <= -4294967296.0f) q = lo;
+        else q = (int64_t)r + zp; /* |r| < 2^32, |zp| <= 2^31 */
+    }
+    return q < lo ? lo : q > hi ? hi : q;
+}
+
+int interp_quant_check(const cr_node *n, const cr_tensor *t,
                        const cr_array *v, char *err, size_t errlen)
 {
     if (!t->quant_count || !t->scales || !t->zero_points)
@@ -552,7 +571,7 @@ static int quant_check(const cr_node *n, const cr_tensor *t,
 }
 
 /* Iterates v, giving for element j the index of its scale. */
-static void quant_layout(const cr_tensor *t, const cr_array *v,
+void interp_quant_layout(const cr_tensor *t, const cr_array *v,
                          uint64_t *inner, uint64_t *count)
 {
     *inner = 1;
@@ -568,7 +587,7 @@ static int exec_quantize(const cr_graph *g, const cr_node *n,
                          size_t errlen)
 {
     const cr_tensor *t = &g->tensors[n->outputs[0]];
-    int rc = quant_check(n, t, o, err, errlen);
+    int rc = interp_quant_check(n, t, o, err, errlen);
     if (rc) return rc;
     if (x->dtype != CRUCIBLE_DT_F32)
         return NUNSUP("input is %s; quantize takes f32",
@@ -581,23 +600,13 @@ static int exec_quantize(const cr_graph *g, const cr_node *n,
     int_range(o->dtype, &lo, &hi);
     uint64_t inner, cnt, ne = numel(o);
     size_t es = interp_elem_size(o->dtype);
-    quant_layout(t, o, &inner, &cnt);
+    interp_quant_layout(t, o, &inner, &cnt);
     const float *px = (const float *)x->data;
     for (uint64_t j = 0; j < ne; j++) {
         uint64_t qi = (j / inner) % cnt;
-        float scale = t->scales[qi];
-        int64_t zp = t->zero_points[qi], q;
-        float v = px[j] / scale;
-        if (v != v) {
-            q = zp;
-        } else {
-            float r = round_half_even(v);
-            if (r >= 4294967296.0f) q = hi;
-            else if (r <= -4294967296.0f) q = lo;
-            else q = (int64_t)r + zp;
-        }
-        q = q < lo ? lo : q > hi ? hi : q;
-        store_int((char *)o->data + j * es, o->dtype, q);
+        float v = px[j] / t->scales[qi];
+        store_int((char *)o->data + j * es, o->dtype,
+                  round_zp_sat(v, t->zero_points[qi], lo, hi));
     }
     return CRUCIBLE_OK;
 }
@@ -607,7 +616,7 @@ static int exec_dequantize(const cr_graph *g, const cr_node *n,
                            size_t errlen)
 {
     const cr_tensor *t = &g->tensors[n->inputs[0]];
-    int rc = quant_check(n, t, x, err, errlen);
+    int rc = interp_quant_check(n, t, x, err, errlen);
     if (rc) return rc;
     if (x->dtype != CRUCIBLE_DT_I8 && x->dtype != CRUCIBLE_DT_U8 &&
         x->dtype != CRUCIBLE_DT_I16 && x->dtype != CRUCIBLE_DT_I32)
@@ -615,12 +624,62 @@ static int exec_dequantize(const cr_graph *g, const cr_node *n,
                       ir_dtype_name(x->dtype));
     uint64_t inner, cnt, ne = numel(o);
     size_t es = interp_elem_size(x->dtype);
-    quant_layout(t, x, &inner, &cnt);
+    interp_quant_layout(t, x, &inner, &cnt);
     float *y = (float *)o->data;
     for (uint64_t j = 0; j < ne; j++) {
         uint64_t qi = (j / inner) % cnt;
         int64_t q = load_int((const char *)x->data + j * es, x->dtype);
         y[j] = t->scales[qi] * (float)(q - (int64_t)t->zero_points[qi]);
+    }
+    return CRUCIBLE_OK;
+}
+
+/* requantize, rounding "float_rne": with s_in, z_in the input tensor's
+ * parameters and s_out, z_out the output tensor's (each per tensor or per
+ * axis, chosen independently per element),
+ *   m = s_in / s_out                      (one f32 division)
+ *   v = (float)(q - z_in) * m             (exact int64 difference, rounded
+ *                                          to f32, one f32 multiply)
+ *   y = saturate(round_half_even(v) + z_out)
+ * which is the ONNX QLinearConv / QLinearMatMul rule when the input is
+ * the i32 accumulator with s_in = x_scale * w_scale and z_in = 0. */
+static int exec_requantize(const cr_graph *g, const cr_node *n,
+                           const cr_array *x, cr_array *o, char *err,
+                           size_t errlen)
+{
+    const char *rounding = ir_attr_s(n, "rounding", "float_rne");
+    if (!strcmp(rounding, "fixed_q31"))
+        return NUNSUP("rounding \"fixed_q31\" (TFLite fixed-point "
+                      "multiplier) is not implemented by the reference "
+                      "interpreter; only \"float_rne\" is");
+    if (strcmp(rounding, "float_rne"))
+        return NERR("rounding \"%s\" is not one of float_rne, fixed_q31",
+                    rounding);
+    const cr_tensor *ti = &g->tensors[n->inputs[0]];
+    const cr_tensor *to = &g->tensors[n->outputs[0]];
+    int rc = interp_quant_check(n, ti, x, err, errlen);
+    if (rc || (rc = interp_quant_check(n, to, o, err, errlen))) return rc;
+    if (x->dtype != CRUCIBLE_DT_I8 && x->dtype != CRUCIBLE_DT_U8 &&
+        x->dtype != CRUCIBLE_DT_I16 && x->dtype != CRUCIBLE_DT_I32)
+        return NUNSUP("input dtype %s (i8, u8, i16, i32 only)",
+                      ir_dtype_name(x->dtype));
+    if (o->dtype != CRUCIBLE_DT_I8 && o->dtype != CRUCIBLE_DT_U8 &&
+        o->dtype != CRUCIBLE_DT_I16 && o->dtype != CRUCIBLE_DT_I32)
+        return NUNSUP("output dtype %s (i8, u8, i16, i32 only)",
+                      ir_dtype_name(o->dtype));
+    int64_t lo, hi;
+    int_range(o->dtype, &lo, &hi);
+    uint64_t in_inner, in_cnt, out_inner, out_cnt, ne = numel(o);
+    size_t xes = interp_elem_size(x->dtype), oes = interp_elem_size(o->dtype);
+    interp_quant_layout(ti, x, &in_inner, &in_cnt);
+    interp_quant_layout(to, o, &out_inner, &out_cnt);
+    for (uint64_t j = 0; j < ne; j++) {
+        uint64_t qi = (j / in_inner) % in_cnt, qo = (j / out_inner) % out_cnt;
+        const float m = ti->scales[qi] / to->scales[qo];
+        int64_t q = load_int((const char *)x->data + j * xes, x->dtype);
+        float v = (float)(q - (int64_t)ti->zero_points[qi]) * m;
+        store_int((char *)o->data + j * oes, o->dtype,
+                  round_zp_sat(v, to->zero_points[qo], lo, hi));
     }
     return CRUCIBLE_OK;
 }
@@ -670,9 +729,13 @@ int interp_exec_node(const cr_graph *g, const cr_node *n,
     case CRUCIBLE_OP_DEQUANTIZE:
         return exec_dequantize(g, n, x, out, err, errlen);
     case CRUCIBLE_OP_REQUANTIZE:
-        return NUNSUP("requantize is not implemented in the reference "
-                      "interpreter yet");
+        return exec_requantize(g, n, x, out, err, errlen);
     case CRUCIBLE_OP_DENSE: case CRUCIBLE_OP_MATMUL: case CRUCIBLE_OP_CONV2D:
+        if (x && (x->dtype == CRUCIBLE_DT_U8 || x->dtype == CRUCIBLE_DT_I8))
+            return interp_exec_int_nn(g, n, in, out, err, errlen);
+        if (need_f32(n, in, out, err, errlen))
+            return CRUCIBLE_E_UNSUPPORTED;
+        return interp_exec_nn(g, n, in, out, err, errlen);
     case CRUCIBLE_OP_CONV_TRANSPOSE2D: case CRUCIBLE_OP_SOFTMAX:
     case CRUCIBLE_OP_LOG_SOFTMAX: case CRUCIBLE_OP_MAX_POOL2D:
     case CRUCIBLE_OP_AVG_POOL2D: case CRUCIBLE_OP_GLOBAL_AVG_POOL:

@@ -65,6 +65,21 @@ int interp_exec_nn(const cr_graph *g, const cr_node *n,
                    const cr_array *const *in, cr_array *out, char *err,
                    size_t errlen);
 
+/* Integer kernels in interp_nn.c: dense, matmul and conv2d on u8/i8
+ * operands (zero points from the input tensors' quantisation parameters),
+ * i32 result. */
+int interp_exec_int_nn(const cr_graph *g, const cr_node *n,
+                       const cr_array *const *in, cr_array *out, char *err,
+                       size_t errlen);
+
+/* Quantisation parameters of tensor t (holding value v): present and
+ * consistent with v's shape, else an error naming t. */
+int interp_quant_check(const cr_node *n, const cr_tensor *t,
+                       const cr_array *v, char *err, size_t errlen);
+/* Element j of v uses scale / zero point number (j / *inner) % *count. */
+void interp_quant_layout(const cr_tensor *t, const cr_array *v,
+                         uint64_t *inner, uint64_t *count);
+
 /* "node NAME (OP): " + message into err; returns status. */
 int interp_node_err(char *err, size_t errlen, const cr_node *n, int status,
                     const char *fmt, ...)

@@ -568,6 +568,13 @@ static int infer_reduce(const cr_node *n, const cr_array *x, cr_array *o,
     return CRUCIBLE_OK;
 }
 
+/* An 8-bit integer operand: dense / matmul / conv2d then accumulate in
+ * i32 (the output dtype when it is not declared). */
+static int int_operand(const cr_array *x)
+{
+    return x->dtype == CRUCIBLE_DT_U8 || x->dtype == CRUCIBLE_DT_I8;
+}
+
 static int32_t cast_to(const cr_node *n)
 {
     const cr_attr *a = ir_attr(n, "to");
@@ -616,11 +623,13 @@ int interp_infer_node(const cr_node *n, const cr_array *const *in,
         o->rank = 2;
         o->dims[0] = (int64_t)(numel_of(x) / (uint64_t)x->dims[x->rank - 1]);
         o->dims[1] = w->dims[0];
+        if (!o->dtype && int_operand(x)) o->dtype = CRUCIBLE_DT_I32;
         break;
     }
     case CRUCIBLE_OP_MATMUL:
         if ((rc = need_inputs(n, in, 2, 2, 2, err, errlen))) return rc;
         if ((rc = infer_matmul(n, x, in[1], o, err, errlen))) return rc;
+        if (!o->dtype && int_operand(x)) o->dtype = CRUCIBLE_DT_I32;
         break;
     case CRUCIBLE_OP_CONV2D:
     case CRUCIBLE_OP_CONV_TRANSPOSE2D:
@@ -628,6 +637,8 @@ int interp_infer_node(const cr_node *n, const cr_array *const *in,
         if ((rc = infer_conv(n, x, in[1], n->n_inputs > 2 ? in[2] : NULL, o,
                              err, errlen)))
             return rc;
+        if (!o->dtype && n->op == CRUCIBLE_OP_CONV2D && int_operand(x))
+            o->dtype = CRUCIBLE_DT_I32;
         break;
     case CRUCIBLE_OP_ADD: case CRUCIBLE_OP_SUB: case CRUCIBLE_OP_MUL:
     case CRUCIBLE_OP_DIV: case CRUCIBLE_OP_POW:
@@ -683,11 +694,22 @@ int interp_infer_node(const cr_node *n, const cr_array *const *in,
     case CRUCIBLE_OP_HARD_SIGMOID: case CRUCIBLE_OP_HARD_SWISH:
     case CRUCIBLE_OP_EXP: case CRUCIBLE_OP_LOG: case CRUCIBLE_OP_SQRT:
     case CRUCIBLE_OP_NEG: case CRUCIBLE_OP_ABS:
-    case CRUCIBLE_OP_REQUANTIZE:
         if ((rc = need_inputs(n, in, 1, 1, 1, err, errlen))) return rc;
         o->rank = x->rank;
         memcpy(o->dims, x->dims, sizeof o->dims);
         break;
+    case CRUCIBLE_OP_REQUANTIZE: {
+        if ((rc = need_inputs(n, in, 1, 1, 1, err, errlen))) return rc;
+        const cr_attr *ra = ir_attr(n, "rounding");
+        if (ra && (ra->type != CRUCIBLE_ATTR_STRING ||
+                   (strcmp(ra->s, "float_rne") && strcmp(ra->s, "fixed_q31"))))
+            return NERR("attribute rounding must be \"float_rne\" or "
+                        "\"fixed_q31\"");
+        o->rank = x->rank;
+        memcpy(o->dims, x->dims, sizeof o->dims);
+        if (!o->dtype) o->dtype = CRUCIBLE_DT_U8;
+        break;
+    }
     case CRUCIBLE_OP_SOFTMAX: case CRUCIBLE_OP_LOG_SOFTMAX: {
         if ((rc = need_inputs(n, in, 1, 1, 1, err, errlen))) return rc;
         int64_t ax;

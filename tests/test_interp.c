@@ -1082,6 +1082,313 @@ TEST(test_interp_cast_quant)
     return TEST_PASS;
 }
 
+/* ---- integer kernels and requantize ---- */
+static int32_t qtens(cr_graph *g, int32_t t, int32_t axis, uint32_t n,
+                     const float *s, const int32_t *z)
+{
+    char err[256];
+    if (ir_set_quant(g, t, axis, n, s, z, err, sizeof err)) {
+        fprintf(stderr, "    set_quant: %s\n", err);
+        return -1;
+    }
+    return t;
+}
+#define I32 CRUCIBLE_DT_I32
+#define I8 CRUCIBLE_DT_I8
+#define U8 CRUCIBLE_DT_U8
+
+static int i32_eq(const cr_array *a, const int32_t *want, size_t n)
+{
+    if (a->dtype != I32 || a->bytes != 4 * n) return 0;
+    for (size_t i = 0; i < n; i++) {
+        int32_t v;
+        memcpy(&v, (const char *)a->data + 4 * i, 4);
+        if (v != want[i]) {
+            fprintf(stderr, "    element %zu: got %d, want %d\n", i, (int)v,
+                    (int)want[i]);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+TEST(test_interp_int_kernels)
+{
+    char err[512];
+    cr_array out;
+    float one = 1.0f, ones[3] = {1, 1, 1};
+
+    /* matmul u8 x i8: a per tensor zp 10, b per column (axis 1) zps 1, -2 */
+    cr_graph *g = ir_new();
+    int32_t ta = qtens(g, tens(g, "a", U8, 2, D(2), D(3)), -1, 1, &one,
+                       (int32_t[]){10});
+    int8_t bv[6] = {1, -2, 3, 0, -128, 127};
+    int32_t tb = qtens(g, cst(g, tens(g, "b", I8, 2, D(3), D(2)), bv), 1, 2,
+                       ones, (int32_t[]){1, -2});
+    int32_t ty = tens(g, "y", I32, 2, D(0), D(0));
+    ir_mark_input(g, ta);
+    ir_mark_output(g, ty);
+    node(g, "matmul", "mm", 2, (int32_t[]){ta, tb}, ty);
+    uint8_t av[6] = {10, 12, 7, 255, 0, 11};
+    void *d[1] = {av};
+    int rc = run(g, d, &out, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    /* ac = [[0,2,-3],[245,-10,1]], bc = [[0,0],[2,2],[-129,129]] */
+    CHECK(out.rank == 2 && out.dims[0] == 2 && out.dims[1] == 2);
+    CHECK(i32_eq(&out, (int32_t[]){391, -383, -149, 109}, 4));
+    tio_free(&out);
+    ir_free(g);
+
+    /* batched, broadcast, no quantisation parameters (zero point 0) */
+    g = ir_new();
+    ta = tens(g, "a", U8, 3, D(2), D(1), D(2));
+    uint8_t b2[2] = {5, 6};
+    tb = cst(g, tens(g, "b", U8, 2, D(2), D(1)), b2);
+    ty = tens(g, "y", I32, 3, D(2), D(1), D(1));
+    ir_mark_input(g, ta);
+    ir_mark_output(g, ty);
+    node(g, "matmul", "mm", 2, (int32_t[]){ta, tb}, ty);
+    uint8_t a2[4] = {1, 2, 3, 4};
+    d[0] = a2;
+    rc = run(g, d, &out, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    CHECK(i32_eq(&out, (int32_t[]){17, 39}, 2));
+    tio_free(&out);
+    ir_free(g);
+
+    /* int32 wrap-around: 0 - INT32_MIN = 2^31; 3 * 2^31 = 2^31 (mod 2^32) */
+    g = ir_new();
+    ta = qtens(g, tens(g, "a", U8, 2, D(1), D(3)), -1, 1, &one,
+               (int32_t[]){INT32_MIN});
+    uint8_t b3[6] = {1, 1, 1, 1, 1, 0};
+    tb = cst(g, tens(g, "b", U8, 2, D(3), D(2)), b3);
+    ty = tens(g, "y", I32, 2, D(1), D(2));
+    ir_mark_input(g, ta);
+    ir_mark_output(g, ty);
+    node(g, "matmul", "mm", 2, (int32_t[]){ta, tb}, ty);
+    uint8_t a3[3] = {0, 0, 0};
+    d[0] = a3;
+    rc = run(g, d, &out, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    CHECK(i32_eq(&out, (int32_t[]){INT32_MIN, 0}, 2));
+    tio_free(&out);
+    ir_free(g);
+
+    /* dense: x i8 zp -1 ([1,2,2] flattened), W u8 per row zps 0, 100, 255,
+     * i32 bias; the last column wraps past INT32_MAX */
+    g = ir_new();
+    int32_t tx = qtens(g, tens(g, "x", I8, 3, D(1), D(2), D(2)), -1, 1, &one,
+                       (int32_t[]){-1});
+    uint8_t wv[6] = {1, 2, 100, 110, 255, 0};
+    int32_t tw = qtens(g, cst(g, tens(g, "W", U8, 2, D(3), D(2)), wv), 0, 3,
+                       ones, (int32_t[]){0, 100, 255});
+    int32_t biasv[3] = {1000, -5, INT32_MAX};
+    int32_t tbias = cst(g, tens(g, "b", I32, 1, D(3)), biasv);
+    ty = tens(g, "y", I32, 2, D(0), D(0));
+    ir_mark_input(g, tx);
+    ir_mark_output(g, ty);
+    node(g, "dense", "fc", 3, (int32_t[]){tx, tw, tbias}, ty);
+    int8_t xv[4] = {-1, 0, 5, -128}; /* xc = [[0,1],[6,-127]] */
+    d[0] = xv;
+    rc = run(g, d, &out, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    /* Wc = [[1,2],[0,10],[0,-255]] */
+    CHECK(out.dims[0] == 2 && out.dims[1] == 3);
+    CHECK(i32_eq(&out, (int32_t[]){1002, 5, INT32_MAX - 255, 752, -1275,
+                                   -2147451264},
+                 6));
+    tio_free(&out);
+    ir_free(g);
+
+    /* conv2d: x u8 zp 1, pads 1 (padding acts as the zero point), w per
+     * output channel zps 0 and 3, bias; channel 0 is ONNX's
+     * test_convinteger_with_padding */
+    g = ir_new();
+    tx = qtens(g, tens(g, "x", U8, 4, D(1), D(1), D(3), D(3)), -1, 1, &one,
+               (int32_t[]){1});
+    uint8_t cw[8] = {1, 1, 1, 1, 4, 3, 3, 2};
+    float two[2] = {1, 1};
+    tw = qtens(g, cst(g, tens(g, "w", U8, 4, D(2), D(1), D(2), D(2)), cw), 0,
+               2, two, (int32_t[]){0, 3});
+    int32_t cb[2] = {100, -100};
+    tbias = cst(g, tens(g, "b", I32, 1, D(2)), cb);
+    ty = tens(g, "y", I32, 4, D(0), D(0), D(0), D(0));
+    ir_mark_input(g, tx);
+    ir_mark_output(g, ty);
+    int32_t nc = node(g, "conv2d", "conv", 3, (int32_t[]){tx, tw, tbias}, ty);
+    ir_attr_ints(g, nc, "pads", 4, (int64_t[]){1, 1, 1, 1});
+    uint8_t cx[9] = {2, 3, 4, 5, 6, 7, 8, 9, 10};
+    d[0] = cx;
+    CHECK(ir_validate(g, err, sizeof err) == 0);
+    CHECK_MSG(ir_infer_shapes(g, err, sizeof err) == 0, "%s", err);
+    CHECK(g->tensors[ty].dims[1] == 2 && g->tensors[ty].dims[3] == 4);
+    rc = run(g, d, &out, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    static const int32_t conv_want[32] = {
+        101, 103, 105, 103, 105, 112, 116, 109,
+        111, 124, 128, 115, 107, 115, 117, 109,
+        -101, -102, -103, -100, -104, -104, -104, -97,
+        -107, -104, -104, -94, -100, -93, -92, -91};
+    CHECK(i32_eq(&out, conv_want, 32));
+    tio_free(&out);
+
+    /* a declared non-i32 output is refused, as is an f32 weight */
+    g->tensors[ty].dtype = U8;
+    rc = run(g, d, &out, err, sizeof err);
+    CHECK(rc == CRUCIBLE_E_UNSUPPORTED);
+    CHECK_MSG(test_contains(err, "node conv (conv2d)") &&
+                  test_contains(err, "produces i32"),
+              "%s", err);
+    ir_free(g);
+
+    /* integer conv_transpose2d has no integer form */
+    g = ir_new();
+    tx = tens(g, "x", U8, 4, D(1), D(1), D(2), D(2));
+    uint8_t tw1[1] = {1};
+    tw = cst(g, tens(g, "w", U8, 4, D(1), D(1), D(1), D(1)), tw1);
+    ty = tens(g, "y", I32, 4, D(1), D(1), D(2), D(2));
+    ir_mark_input(g, tx);
+    ir_mark_output(g, ty);
+    node(g, "conv_transpose2d", "ct", 2, (int32_t[]){tx, tw}, ty);
+    d[0] = a2;
+    CHECK(run(g, d, &out, err, sizeof err) == CRUCIBLE_E_UNSUPPORTED);
+    CHECK_MSG(test_contains(err, "node ct (conv_transpose2d)"), "%s", err);
+    ir_free(g);
+    return TEST_PASS;
+}
+
+TEST(test_interp_requantize)
+{
+    char err[512];
+    cr_array out;
+    void *d[1];
+
+    /* i32 -> u8: m = 0.5 / 1, zp 10: ties to even, saturation */
+    cr_graph *g = ir_new();
+    float s_half = 0.5f, s_one = 1.0f;
+    int32_t tx = qtens(g, tens(g, "acc", I32, 1, D(8)), -1, 1, &s_half,
+                       (int32_t[]){0});
+    int32_t ty = qtens(g, tens(g, "y", U8, 1, D(0)), -1, 1, &s_one,
+                       (int32_t[]){10});
+    ir_mark_input(g, tx);
+    ir_mark_output(g, ty);
+    int32_t nd = node(g, "requantize", "rq", 1, &tx, ty);
+    int32_t x1[8] = {1, 3, 5, -1, -3, 1000, -1000, 0};
+    d[0] = x1;
+    CHECK(ir_validate(g, err, sizeof err) == 0);
+    CHECK_MSG(ir_infer_shapes(g, err, sizeof err) == 0, "%s", err);
+    CHECK(g->tensors[ty].dims[0] == 8);
+    int rc = run(g, d, &out, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    /* 0.5 1.5 2.5 -0.5 -1.5 500 -500 0 -> 0 2 2 -0 -2 500 -500 0, + 10 */
+    static const uint8_t w1[8] = {10, 12, 12, 10, 8, 255, 0, 10};
+    CHECK(out.dtype == U8 && memcmp(out.data, w1, 8) == 0);
+    tio_free(&out);
+    /* the same with rounding = "float_rne" spelled out */
+    ir_attr_string(g, nd, "rounding", "float_rne");
+    rc = run(g, d, &out, err, sizeof err);
+    CHECK_MSG(rc == 0 && memcmp(out.data, w1, 8) == 0, "%s", err);
+    tio_free(&out);
+    /* fixed_q31 is reserved: shape inference accepts it, the interpreter
+     * refuses it clearly */
+    ir_attr_string(g, nd, "rounding", "fixed_q31");
+    CHECK_MSG(ir_infer_shapes(g, err, sizeof err) == 0, "%s", err);
+    CHECK(run(g, d, &out, err, sizeof err) == CRUCIBLE_E_UNSUPPORTED);
+    CHECK_MSG(test_contains(err, "node rq (requantize)") &&
+                  test_contains(err, "fixed_q31") &&
+                  test_contains(err, "not implemented"),
+              "%s", err);
+    ir_attr_string(g, nd, "rounding", "bogus");
+    CHECK(ir_infer_shapes(g, err, sizeof err) != 0);
+    CHECK_MSG(test_contains(err, "rounding"), "%s", err);
+    ir_free(g);
+
+    /* per channel in (axis 1: 0.25, 3), per tensor out i8 (2, zp -3):
+     * m = 0.125 and 1.5 */
+    g = ir_new();
+    tx = qtens(g, tens(g, "acc", I32, 3, D(1), D(2), D(2)), 1, 2,
+               (float[]){0.25f, 3.0f}, (int32_t[]){0, 0});
+    float s_two = 2.0f;
+    ty = qtens(g, tens(g, "y", I8, 3, D(1), D(2), D(2)), -1, 1, &s_two,
+               (int32_t[]){-3});
+    ir_mark_input(g, tx);
+    ir_mark_output(g, ty);
+    node(g, "requantize", "rq", 1, &tx, ty);
+    int32_t x2[4] = {4, -12, 1, 100}; /* 0.5 -1.5 | 1.5 150 */
+    d[0] = x2;
+    rc = run(g, d, &out, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    static const int8_t w2[4] = {-3, -5, -1, 127};
+    CHECK(out.dtype == I8 && memcmp(out.data, w2, 4) == 0);
+    tio_free(&out);
+    ir_free(g);
+
+    /* u8 (zp 128) -> i8 (zp 0), and a per-axis output */
+    g = ir_new();
+    tx = qtens(g, tens(g, "u", U8, 1, D(3)), -1, 1, &s_one, (int32_t[]){128});
+    ty = qtens(g, tens(g, "y", I8, 1, D(3)), -1, 1, &s_one, (int32_t[]){0});
+    ir_mark_input(g, tx);
+    ir_mark_output(g, ty);
+    node(g, "requantize", "rq", 1, &tx, ty);
+    uint8_t x3[3] = {0, 128, 255};
+    d[0] = x3;
+    rc = run(g, d, &out, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    static const int8_t w3[3] = {-128, 0, 127};
+    CHECK(memcmp(out.data, w3, 3) == 0);
+    tio_free(&out);
+    ir_free(g);
+    g = ir_new();
+    tx = qtens(g, tens(g, "acc", I32, 1, D(2)), -1, 1, &s_one, (int32_t[]){0});
+    ty = qtens(g, tens(g, "y", U8, 1, D(2)), 0, 2, (float[]){1.0f, 4.0f},
+               (int32_t[]){0, 100});
+    ir_mark_input(g, tx);
+    ir_mark_output(g, ty);
+    node(g, "requantize", "rq", 1, &tx, ty);
+    int32_t x4[2] = {7, 10}; /* 7 / 1, 10 / 4 = 2.5 -> 2 */
+    d[0] = x4;
+    rc = run(g, d, &out, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    CHECK(((uint8_t *)out.data)[0] == 7 && ((uint8_t *)out.data)[1] == 102);
+    tio_free(&out);
+    ir_free(g);
+
+    /* the multiply is f32: m = 0.7f / 0.3f = 2.33333325f; for q = -2999999
+     * the exact product is -6999997.428..., but its f32 rounding is the
+     * tie -6999997.5, which goes to the even -6999998 (a double evaluation
+     * would give -6999997) */
+    g = ir_new();
+    float s07 = 0.7f, s03 = 0.3f;
+    tx = qtens(g, tens(g, "acc", I32, 1, D(4)), -1, 1, &s07, (int32_t[]){0});
+    ty = qtens(g, tens(g, "y", I32, 1, D(4)), -1, 1, &s03, (int32_t[]){0});
+    ir_mark_input(g, tx);
+    ir_mark_output(g, ty);
+    node(g, "requantize", "rq", 1, &tx, ty);
+    int32_t x5[4] = {-2999999, 3, -3, 2147483647};
+    d[0] = x5;
+    rc = run(g, d, &out, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    /* 3 * 2.33333325 = 6.99999976 -> 7; INT32_MAX saturates */
+    CHECK(i32_eq(&out, (int32_t[]){-6999998, 7, -7, INT32_MAX}, 4));
+    tio_free(&out);
+    ir_free(g);
+
+    /* missing parameters name the tensor */
+    g = ir_new();
+    tx = tens(g, "acc", I32, 1, D(2));
+    ty = qtens(g, tens(g, "y", U8, 1, D(2)), -1, 1, &s_one, (int32_t[]){0});
+    ir_mark_input(g, tx);
+    ir_mark_output(g, ty);
+    node(g, "requantize", "rq", 1, &tx, ty);
+    d[0] = x4;
+    CHECK(run(g, d, &out, err, sizeof err) != 0);
+    CHECK_MSG(test_contains(err, "node rq (requantize): tensor acc has no "
+                                 "quantisation parameters"),
+              "%s", err);
+    ir_free(g);
+    return TEST_PASS;
+}
+
 /* ---- shape inference, errors, unsupported ---- */
 TEST(test_shape_infer_conv_errors)
 {
@@ -1189,7 +1496,7 @@ TEST(test_interp_unsupported_node)
     CHECK(out.data == NULL);
     ir_free(g);
 
-    /* requantize: a clear error rather than a silent skip */
+    /* requantize without quantisation parameters: a clear error */
     g = ir_new();
     tx = tens(g, "x", CRUCIBLE_DT_I8, 1, D(4));
     ty = tens(g, "y", CRUCIBLE_DT_I8, 1, D(4));

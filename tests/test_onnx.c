@@ -594,6 +594,282 @@ TEST(test_onnx_conformance_frozen)
     return TEST_PASS;
 }
 
+/* ---- quantised integer ops ------------------------------------------------
+ * Models in the ONNX backend-test layout made by the generator below
+ * (python3 with python3-onnx, as for the frozen test). Their expected
+ * outputs are computed there with numpy, independently of the C code, by
+ * the documented rules: int64 products of centred operands, the f32
+ * multiplier (x_scale * w_scale) / y_scale, an f32 multiply, round half to
+ * even, + y_zero_point, saturation. Case A is built so that many results
+ * are exact .5 ties; F chains QuantizeLinear -> QLinearConv ->
+ * DequantizeLinear and reads the quantised tensor again with another zero
+ * point (which needs a view). */
+static const char k_qgen_py[] =
+    "import os, sys\n"
+    "import numpy as np\n"
+    "import onnx\n"
+    "from onnx import helper, numpy_helper, TensorProto as TP\n"
+    "\n"
+    "out = sys.argv[1]\n"
+    "rng = np.random.RandomState(7)\n"
+    "ONNX_T = {np.dtype(np.uint8): TP.UINT8, np.dtype(np.int8): TP.INT8,\n"
+    "          np.dtype(np.int32): TP.INT32, np.dtype(np.float32): TP.FLOAT}\n"
+    "\n"
+    "\n"
+    "def save(name, nodes, feeds, expect, inits, opset=13):\n"
+    "    ins = [helper.make_tensor_value_info(k, ONNX_T[v.dtype], v.shape)\n"
+    "           for k, v in feeds]\n"
+    "    outs = [helper.make_tensor_value_info(k, ONNX_T[v.dtype], v.shape)\n"
+    "            for k, v in expect]\n"
+    "    g = helper.make_graph(nodes, name, ins, outs,\n"
+    "                          initializer=[numpy_helper.from_array(np.asarray(v), k)\n"
+    "                                       for k, v in inits.items()])\n"
+    "    m = helper.make_model(g, opset_imports=[helper.make_opsetid(\"\", opset)])\n"
+    "    m.ir_version = 7\n"
+    "    onnx.checker.check_model(m)\n"
+    "    d = os.path.join(out, name, \"test_data_set_0\")\n"
+    "    os.makedirs(d, exist_ok=True)\n"
+    "    onnx.save(m, os.path.join(out, name, \"model.onnx\"))\n"
+    "    for i, (k, v) in enumerate(feeds):\n"
+    "        with open(os.path.join(d, \"input_%d.pb\" % i), \"wb\") as f:\n"
+    "            f.write(numpy_helper.from_array(v, k).SerializeToString())\n"
+    "    for i, (k, v) in enumerate(expect):\n"
+    "        with open(os.path.join(d, \"output_%d.pb\" % i), \"wb\") as f:\n"
+    "            f.write(numpy_helper.from_array(v, k).SerializeToString())\n"
+    "\n"
+    "\n"
+    "def conv(X, W, pads, strides, group):\n"
+    "    \"\"\"int64 convolution of centred operands, zero padding.\"\"\"\n"
+    "    N, C, H, Wd = X.shape\n"
+    "    M, Cg, KH, KW = W.shape\n"
+    "    Xp = np.pad(X, ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])))\n"
+    "    OH = (H + pads[0] + pads[2] - KH) // strides[0] + 1\n"
+    "    OW = (Wd + pads[1] + pads[3] - KW) // strides[1] + 1\n"
+    "    y = np.zeros((N, M, OH, OW), np.int64)\n"
+    "    for m in range(M):\n"
+    "        g = m // (M // group)\n"
+    "        for oh in range(OH):\n"
+    "            for ow in range(OW):\n"
+    "                p = Xp[:, g * Cg:(g + 1) * Cg, oh * strides[0]:oh * strides[0] + KH,\n"
+    "                       ow * strides[1]:ow * strides[1] + KW]\n"
+    "                y[:, m, oh, ow] = (p * W[m]).sum(axis=(1, 2, 3))\n"
+    "    return y\n"
+    "\n"
+    "\n"
+    "def requant(acc, m, zp, dt):\n"
+    "    \"\"\"f32 rule: rne(f32(acc) * m) + zp, saturated.\"\"\"\n"
+    "    v = acc.astype(np.float32) * m\n"
+    "    assert v.dtype == np.float32\n"
+    "    r = np.rint(v).astype(np.int64) + int(zp)\n"
+    "    info = np.iinfo(dt)\n"
+    "    return np.clip(r, info.min, info.max).astype(dt)\n"
+    "\n"
+    "\n"
+    "f32 = np.float32\n"
+    "\n"
+    "# A: QLinearConv, per-channel int8 weights, bias, pads, strides; scales\n"
+    "# chosen so that many results are exact ties (m = 1/8)\n"
+    "x = rng.randint(95, 146, (1, 3, 5, 5)).astype(np.uint8)\n"
+    "x[0, 0, 0, :] = [0, 255, 0, 255, 0]  # some saturation\n"
+    "w = rng.randint(-4, 5, (4, 3, 3, 3)).astype(np.int8)\n"
+    "xs, xz = f32(0.5), np.uint8(120)\n"
+    "ws = np.array([0.25, 0.125, 0.5, 0.25], f32)\n"
+    "wz = np.array([0, 3, -2, 0], np.int8)\n"
+    "ys, yz = f32(1.0), np.uint8(100)\n"
+    "B = np.array([50, -700, 3, 0], np.int32)\n"
+    "acc = conv(x.astype(np.int64) - int(xz), w.astype(np.int64) - wz.astype(np.int64).reshape(4, 1, 1, 1),\n"
+    "           [1, 1, 1, 1], [2, 1], 1) + B.reshape(1, 4, 1, 1)\n"
+    "m = (xs * ws) / ys\n"
+    "y = requant(acc, m.reshape(1, 4, 1, 1), yz, np.uint8)\n"
+    "v = acc.astype(np.float32) * m.reshape(1, 4, 1, 1)\n"
+    "assert (v - np.floor(v) == 0.5).sum() >= 5, \"no ties to round\"\n"
+    "assert (y == 0).any() or (y == 255).any()\n"
+    "save(\"qlinearconv_perchannel\",\n"
+    "     [helper.make_node(\"QLinearConv\", [\"x\", \"xs\", \"xz\", \"w\", \"ws\", \"wz\", \"ys\", \"yz\", \"B\"], [\"y\"],\n"
+    "                       pads=[1, 1, 1, 1], strides=[2, 1])],\n"
+    "     [(\"x\", x)], [(\"y\", y)],\n"
+    "     {\"xs\": xs, \"xz\": xz, \"w\": w, \"ws\": ws, \"wz\": wz, \"ys\": ys, \"yz\": yz, \"B\": B})\n"
+    "\n"
+    "# B: 1-D QLinearConv, groups, int8 output, batch 2, arbitrary scales\n"
+    "x = rng.randint(0, 256, (2, 4, 9)).astype(np.uint8)\n"
+    "w = rng.randint(0, 256, (4, 2, 3)).astype(np.uint8)\n"
+    "xs, xz = f32(0.0173), np.uint8(131)\n"
+    "ws, wz = f32(0.0041), np.uint8(127)\n"
+    "ys, yz = f32(0.0377), np.int8(-7)\n"
+    "acc = conv((x.astype(np.int64) - int(xz))[:, :, None, :],\n"
+    "           (w.astype(np.int64) - int(wz))[:, :, None, :], [0, 1, 0, 2], [1, 1], 2)[:, :, 0, :]\n"
+    "y = requant(acc, (xs * ws) / ys, yz, np.int8)\n"
+    "save(\"qlinearconv_1d_group\",\n"
+    "     [helper.make_node(\"QLinearConv\", [\"x\", \"xs\", \"xz\", \"w\", \"ws\", \"wz\", \"ys\", \"yz\"], [\"y\"],\n"
+    "                       pads=[1, 2], group=2)],\n"
+    "     [(\"x\", x)], [(\"y\", y)],\n"
+    "     {\"xs\": xs, \"xz\": xz, \"w\": w, \"ws\": ws, \"wz\": wz, \"ys\": ys, \"yz\": yz})\n"
+    "\n"
+    "# C: QLinearMatMul, rank-3 a, per-column b\n"
+    "a = rng.randint(0, 256, (2, 3, 4)).astype(np.uint8)\n"
+    "b = rng.randint(0, 256, (4, 5)).astype(np.uint8)\n"
+    "a_s, a_z = f32(0.02), np.uint8(128)\n"
+    "b_s = np.array([0.01, 0.02, 0.005, 0.04, 0.0123], f32)\n"
+    "b_z = np.array([128, 120, 140, 0, 255], np.uint8)\n"
+    "ys, yz = f32(0.05), np.uint8(125)\n"
+    "acc = np.matmul(a.astype(np.int64) - int(a_z), b.astype(np.int64) - b_z.astype(np.int64))\n"
+    "y = requant(acc, (a_s * b_s) / ys, yz, np.uint8)\n"
+    "save(\"qlinearmatmul_percolumn\",\n"
+    "     [helper.make_node(\"QLinearMatMul\", [\"a\", \"as\", \"az\", \"b\", \"bs\", \"bz\", \"ys\", \"yz\"], [\"y\"])],\n"
+    "     [(\"a\", a)], [(\"y\", y)],\n"
+    "     {\"as\": a_s, \"az\": a_z, \"b\": b, \"bs\": b_s, \"bz\": b_z, \"ys\": ys, \"yz\": yz}, opset=10)\n"
+    "\n"
+    "# D: MatMulInteger, per-row a zero points, per-column int8 b zero points\n"
+    "A = rng.randint(0, 256, (3, 4)).astype(np.uint8)\n"
+    "Bm = rng.randint(-128, 128, (4, 2)).astype(np.int8)\n"
+    "az = np.array([0, 200, 17], np.uint8)\n"
+    "bz = np.array([-1, 5], np.int8)\n"
+    "Y = np.matmul(A.astype(np.int64) - az.astype(np.int64)[:, None],\n"
+    "              Bm.astype(np.int64) - bz.astype(np.int64)[None, :]).astype(np.int32)\n"
+    "save(\"matmulinteger_rowcol\",\n"
+    "     [helper.make_node(\"MatMulInteger\", [\"A\", \"B\", \"az\", \"bz\"], [\"Y\"])],\n"
+    "     [(\"A\", A)], [(\"Y\", Y)], {\"B\": Bm, \"az\": az, \"bz\": bz}, opset=10)\n"
+    "\n"
+    "# E: ConvInteger, int8, per-channel weight zero points, asymmetric pads\n"
+    "x = rng.randint(-128, 128, (1, 2, 4, 4)).astype(np.int8)\n"
+    "w = rng.randint(-128, 128, (3, 2, 2, 2)).astype(np.int8)\n"
+    "xz = np.int8(-5)\n"
+    "wz = np.array([1, -1, 0], np.int8)\n"
+    "y = conv(x.astype(np.int64) - int(xz), w.astype(np.int64) - wz.astype(np.int64).reshape(3, 1, 1, 1),\n"
+    "         [0, 1, 1, 0], [2, 2], 1).astype(np.int32)\n"
+    "save(\"convinteger_perchannel\",\n"
+    "     [helper.make_node(\"ConvInteger\", [\"x\", \"w\", \"xz\", \"wz\"], [\"y\"], pads=[0, 1, 1, 0],\n"
+    "                       strides=[2, 2])],\n"
+    "     [(\"x\", x)], [(\"y\", y)], {\"w\": w, \"xz\": xz, \"wz\": wz}, opset=10)\n"
+    "\n"
+    "# F: QuantizeLinear -> QLinearConv -> DequantizeLinear, and the quantised\n"
+    "# tensor also read by a MatMulInteger with another zero point (a view)\n"
+    "x = ((rng.rand(1, 2, 4, 4) - 0.5) * 10).astype(np.float32)\n"
+    "qs, qz = f32(0.05), np.uint8(128)\n"
+    "q = np.clip(np.rint(x / qs).astype(np.int64) + 128, 0, 255).astype(np.uint8)\n"
+    "w = rng.randint(0, 256, (2, 2, 1, 1)).astype(np.uint8)\n"
+    "ws, wz = f32(0.003), np.uint8(130)\n"
+    "ys, yz = f32(0.1), np.uint8(120)\n"
+    "acc = conv(q.astype(np.int64) - 128, w.astype(np.int64) - 130, [0, 0, 0, 0], [1, 1], 1)\n"
+    "yq = requant(acc, (qs * ws) / ys, yz, np.uint8)\n"
+    "deq = (yq.astype(np.int64) - 120).astype(np.float32) * ys\n"
+    "Bm = rng.randint(0, 256, (4, 3)).astype(np.uint8)\n"
+    "mm = np.matmul(q.astype(np.int64) - 100, Bm.astype(np.int64)).astype(np.int32)\n"
+    "save(\"qdq_chain\",\n"
+    "     [helper.make_node(\"QuantizeLinear\", [\"x\", \"qs\", \"qz\"], [\"q\"]),\n"
+    "      helper.make_node(\"QLinearConv\", [\"q\", \"qs\", \"qz\", \"w\", \"ws\", \"wz\", \"ys\", \"yz\"], [\"yq\"]),\n"
+    "      helper.make_node(\"DequantizeLinear\", [\"yq\", \"ys\", \"yz\"], [\"out\"]),\n"
+    "      helper.make_node(\"MatMulInteger\", [\"q\", \"B\", \"az\"], [\"mm\"])],\n"
+    "     [(\"x\", x)], [(\"out\", deq), (\"mm\", mm)],\n"
+    "     {\"qs\": qs, \"qz\": qz, \"w\": w, \"ws\": ws, \"wz\": wz, \"ys\": ys, \"yz\": yz, \"B\": Bm,\n"
+    "      \"az\": np.uint8(100)})\n"
+    "print(6)\n";
+
+TEST(test_onnx_quant_int_ops)
+{
+    NEED_PLUGIN();
+    const char *d = test_tmpdir();
+    char path[4096], err[512];
+    snprintf(path, sizeof path, "%s/qgen.py", d);
+    CHECK(test_write(path, k_qgen_py) == 0);
+    char *out = NULL;
+    int rc = test_sh(&out, "/usr/bin/python3 '%s' '%s/q'", path, d);
+    if (rc != 0) {
+        fprintf(stderr, "    %s", out ? out : "");
+        free(out);
+        SKIP("/usr/bin/python3 with python3-onnx is needed to make the "
+             "models");
+    }
+    free(out);
+    static const char *const cases[] = {
+        "qlinearconv_perchannel", "qlinearconv_1d_group",
+        "qlinearmatmul_percolumn", "matmulinteger_rowcol",
+        "convinteger_perchannel", "qdq_chain"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/q/%s", d, cases[i]);
+        case_result r;
+        onnx_case_run(dir, 1, 0.0, 0.0, &r); /* integers compare exactly */
+        CHECK_MSG(r.verdict == CASE_PASS, "%s: %s", cases[i], r.why);
+    }
+
+    /* A: conv2d (i32 accumulator, per channel x_scale * w_scale on axis 1)
+     * then requantize into y (y_scale, y_zero_point) */
+    int st;
+    snprintf(path, sizeof path, "%s/q/qlinearconv_perchannel/model.onnx", d);
+    cr_graph *g = onnx_load_graph(path, &st, err, sizeof err);
+    CHECK_MSG(g != NULL, "%s", err);
+    int ok = g->n_nodes == 2 && g->nodes[0].op == CRUCIBLE_OP_CONV2D &&
+             g->nodes[0].n_inputs == 3 &&
+             g->nodes[1].op == CRUCIBLE_OP_REQUANTIZE &&
+             !strcmp(ir_attr_s(&g->nodes[1], "rounding", ""), "float_rne");
+    if (ok) {
+        const cr_tensor *x = &g->tensors[g->nodes[0].inputs[0]];
+        const cr_tensor *w = &g->tensors[g->nodes[0].inputs[1]];
+        const cr_tensor *acc = &g->tensors[g->nodes[0].outputs[0]];
+        const cr_tensor *y = &g->tensors[g->nodes[1].outputs[0]];
+        static const float ws[4] = {0.25f, 0.125f, 0.5f, 0.25f};
+        static const int32_t wz[4] = {0, 3, -2, 0};
+        ok = x->dtype == CRUCIBLE_DT_U8 && x->quant_count == 1 &&
+             x->scales[0] == 0.5f && x->zero_points[0] == 120 &&
+             w->dtype == CRUCIBLE_DT_I8 && w->quant_axis == 0 &&
+             w->quant_count == 4 && acc->dtype == CRUCIBLE_DT_I32 &&
+             acc->quant_axis == 1 && acc->quant_count == 4 &&
+             y->dtype == CRUCIBLE_DT_U8 && y->quant_count == 1 &&
+             y->scales[0] == 1.0f && y->zero_points[0] == 100;
+        for (int c = 0; ok && c < 4; c++)
+            ok = w->scales[c] == ws[c] && w->zero_points[c] == wz[c] &&
+                 acc->scales[c] == 0.5f * ws[c] && acc->zero_points[c] == 0;
+    }
+    ir_free(g);
+    CHECK_MSG(ok, "QLinearConv did not become conv2d + requantize with the "
+                  "expected quantisation parameters");
+
+    /* F: the quantize output carries (0.05, 128) and feeds the conv2d
+     * directly; the MatMulInteger (zero point 100) reads it through a
+     * reshape view */
+    snprintf(path, sizeof path, "%s/q/qdq_chain/model.onnx", d);
+    g = onnx_load_graph(path, &st, err, sizeof err);
+    CHECK_MSG(g != NULL, "%s", err);
+    int32_t q = ir_find_tensor(g, "q");
+    int conv_direct = 0, view = 0;
+    for (size_t i = 0; q >= 0 && i < g->n_nodes; i++) {
+        const cr_node *n = &g->nodes[i];
+        if (n->op == CRUCIBLE_OP_CONV2D && n->inputs[0] == q) conv_direct = 1;
+        if (n->op == CRUCIBLE_OP_RESHAPE && n->inputs[0] == q) {
+            const cr_tensor *v = &g->tensors[n->outputs[0]];
+            view = v->quant_count == 1 && v->zero_points[0] == 100;
+        }
+    }
+    ok = q >= 0 && g->tensors[q].quant_count == 1 &&
+         g->tensors[q].scales[0] == 0.05f &&
+         g->tensors[q].zero_points[0] == 128 && conv_direct && view;
+    ir_free(g);
+    CHECK_MSG(ok, "qdq_chain: unexpected quantisation parameters or views");
+
+    /* the same cases through the CLI */
+    rc = test_sh(&out, "'%s' conformance '%s/q'", BIN, d);
+    CHECK_MSG(rc == 0 && test_contains(out, "6 passed, 0 failed"), "%s", out);
+    free(out);
+
+    /* run-time scales / zero points stay unsupported, with the reason */
+    snprintf(path, sizeof path, "%s/test_qlinearconv/model.onnx",
+             ONNX_NODE_TESTS);
+    struct stat sb;
+    if (!stat(path, &sb)) {
+        g = onnx_load_graph(path, &st, err, sizeof err);
+        CHECK_MSG(g != NULL, "%s", err);
+        ok = g->n_nodes == 1 && g->nodes[0].op == CRUCIBLE_OP_UNSUPPORTED &&
+             test_contains(ir_attr_s(&g->nodes[0], "reason", ""),
+                           "x_scale (x_scale) is a run-time value, not a "
+                           "constant");
+        ir_free(g);
+        CHECK_MSG(ok, "test_qlinearconv: expected an unsupported node naming "
+                      "the run-time x_scale");
+    }
+    return TEST_PASS;
+}
+
 /* ---- fixtures from tests/data/onnx (gen.py) ------------------------------*/
 TEST(test_onnx_fixtures_run)
 {

@@ -287,6 +287,8 @@ int ox_lower_layernorm(ox_ctx *c);
 int ox_lower_mvn(ox_ctx *c);
 int ox_lower_softmax(ox_ctx *c);
 int ox_lower_qdq(ox_ctx *c);
+int ox_lower_matmul_int(ox_ctx *c); /* MatMulInteger, QLinearMatMul */
+int ox_lower_conv_int(ox_ctx *c);   /* ConvInteger, QLinearConv */
 int ox_lower_lrn(ox_ctx *c);
 int ox_lower_resize(ox_ctx *c);
 

@@ -2094,9 +2094,11 @@ static int lower_eyelike(ox_ctx *c)
     return OX_OK;
 }
 
-static int lower_quant_integer(ox_ctx *c)
+static int lower_dynamic_quant(ox_ctx *c)
 {
-    return ox_unsup(c, "integer kernels arrive with the quantisation issue");
+    return ox_unsup(c, "the scale and zero point are computed at run time; "
+                    "the IR carries quantisation parameters on tensors, so "
+                    "they must be constants");
 }
 
 /* ---- op table -------------------------------------------------------------*/
@@ -2118,13 +2120,13 @@ static const struct {
     {"Constant", lower_constant},
     {"ConstantOfShape", lower_constant_of_shape},
     {"Conv", ox_lower_conv},
-    {"ConvInteger", lower_quant_integer},
+    {"ConvInteger", ox_lower_conv_int},
     {"ConvTranspose", ox_lower_conv_transpose},
     {"DepthToSpace", lower_depth_space},
     {"DequantizeLinear", ox_lower_qdq},
     {"Div", lower_binary},
     {"Dropout", lower_identity},
-    {"DynamicQuantizeLinear", lower_quant_integer},
+    {"DynamicQuantizeLinear", lower_dynamic_quant},
     {"Elu", lower_unary},
     {"Equal", lower_binary},
     {"Exp", lower_unary},
@@ -2149,7 +2151,7 @@ static const struct {
     {"Log", lower_unary},
     {"LogSoftmax", ox_lower_softmax},
     {"MatMul", ox_lower_matmul},
-    {"MatMulInteger", lower_quant_integer},
+    {"MatMulInteger", ox_lower_matmul_int},
     {"Max", lower_variadic},
     {"MaxPool", ox_lower_pool},
     {"Mean", lower_variadic},
@@ -2162,8 +2164,8 @@ static const struct {
     {"PRelu", lower_prelu},
     {"Pad", lower_pad},
     {"Pow", lower_binary},
-    {"QLinearConv", lower_quant_integer},
-    {"QLinearMatMul", lower_quant_integer},
+    {"QLinearConv", ox_lower_conv_int},
+    {"QLinearMatMul", ox_lower_matmul_int},
     {"QuantizeLinear", ox_lower_qdq},
     {"Range", lower_range},
     {"Reciprocal", lower_unary},

@@ -4,7 +4,8 @@
  * constant matrix), BatchNormalization (folded into the preceding conv2d or
  * dense when that is its only consumer), Instance/Layer/MeanVariance
  * normalisation as compositions, Softmax / LogSoftmax and
- * Quantize/DequantizeLinear.
+ * Quantize/DequantizeLinear, and the integer ops MatMulInteger,
+ * ConvInteger, QLinearMatMul, QLinearConv.
  *
  * 1-D convolutions and pools are lowered as 2-D ones on a [N, C, 1, L]
  * view (reshape in and out).
@@ -138,12 +139,12 @@ static int from_2d(ox_ctx *c, int32_t y2, const int64_t *dims3)
 }
 
 /* ---- Conv -------------------------------------------------------------------*/
-int ox_lower_conv(ox_ctx *c)
+/* Checks and geometry of a Conv-like node (Conv, ConvInteger, QLinearConv)
+ * with input x and weight w: fills g, *group and the output dims odims
+ * (N, M, spatial...; 0 where unknown). No side effects. */
+static int conv_geo(ox_ctx *c, int32_t x, int32_t w, geo *g, int64_t *group,
+                    int64_t *odims)
 {
-    int32_t x = ox_in(c, 0), w = ox_in(c, 1), b = ox_in(c, 2);
-    TRY(need_f32(c, x, "input X"));
-    TRY(need_f32(c, w, "weight W"));
-    if (b >= 0) TRY(need_f32(c, b, "bias B"));
     const ox_val *xv = &c->vals[x], *wv = &c->vals[w];
     if (xv->rank != 3 && xv->rank != 4)
         return ox_unsup(c, "%d-D convolution (1-D and 2-D are supported)",
@@ -151,36 +152,51 @@ int ox_lower_conv(ox_ctx *c)
     if (wv->rank != xv->rank)
         return ox_unsup(c, "weight rank %d for input rank %d", (int)wv->rank,
                         (int)xv->rank);
-    geo g;
-    memset(&g, 0, sizeof g);
-    g.ns = xv->rank - 2;
+    memset(g, 0, sizeof *g);
+    g->ns = xv->rank - 2;
     int64_t ks[2];
-    TRY(attr_list(c, "kernel_shape", (uint32_t)g.ns, 0, 1, ks));
-    for (int i = 0; i < g.ns; i++) {
-        g.in[i] = xv->dims[2 + i];
-        g.k[i] = wv->dims[2 + i] > 0 ? wv->dims[2 + i] : ks[i];
-        if (g.k[i] <= 0) return ox_unsup(c, "kernel size unknown");
+    TRY(attr_list(c, "kernel_shape", (uint32_t)g->ns, 0, 1, ks));
+    for (int i = 0; i < g->ns; i++) {
+        g->in[i] = xv->dims[2 + i];
+        g->k[i] = wv->dims[2 + i] > 0 ? wv->dims[2 + i] : ks[i];
+        if (g->k[i] <= 0) return ox_unsup(c, "kernel size unknown");
         if (ks[i] && wv->dims[2 + i] > 0 && ks[i] != wv->dims[2 + i])
             return ox_unsup(c, "kernel_shape does not match the weight");
     }
-    int64_t group = oa_i(c, "group", 1);
-    if (group < 1 || group > INT32_MAX) return ox_unsup(c, "group %lld",
-                                                        (long long)group);
-    TRY(read_geo(c, &g, 1));
-    int64_t odims[4] = {xv->dims[0], wv->dims[0], 0, 0};
-    for (int i = 0; i < g.ns; i++) {
-        if (g.in[i] <= 0) continue;
-        int64_t ek = (g.k[i] - 1) * g.d[i] + 1;
-        int64_t span = g.in[i] + g.pb[i] + g.pe[i];
+    *group = oa_i(c, "group", 1);
+    if (*group < 1 || *group > INT32_MAX)
+        return ox_unsup(c, "group %lld", (long long)*group);
+    TRY(read_geo(c, g, 1));
+    odims[0] = xv->dims[0];
+    odims[1] = wv->dims[0];
+    for (int i = 0; i < g->ns; i++) {
+        odims[2 + i] = 0;
+        if (g->in[i] <= 0) continue;
+        int64_t ek = (g->k[i] - 1) * g->d[i] + 1;
+        int64_t span = g->in[i] + g->pb[i] + g->pe[i];
         if (span < ek)
             return ox_unsup(c, "the kernel is larger than the padded input");
-        odims[2 + i] = (span - ek) / g.s[i] + 1;
+        odims[2 + i] = (span - ek) / g->s[i] + 1;
     }
-    if (xv->dims[1] > 0 && wv->dims[1] > 0 && xv->dims[1] != wv->dims[1] * group)
+    if (xv->dims[1] > 0 && wv->dims[1] > 0 &&
+        xv->dims[1] != wv->dims[1] * *group)
         return ox_unsup(c, "input channels %lld do not match weight %lld x "
                         "group %lld",
                         (long long)xv->dims[1], (long long)wv->dims[1],
-                        (long long)group);
+                        (long long)*group);
+    return OX_OK;
+}
+
+int ox_lower_conv(ox_ctx *c)
+{
+    int32_t x = ox_in(c, 0), w = ox_in(c, 1), b = ox_in(c, 2);
+    TRY(need_f32(c, x, "input X"));
+    TRY(need_f32(c, w, "weight W"));
+    if (b >= 0) TRY(need_f32(c, b, "bias B"));
+    geo g;
+    int64_t group = 1, odims[4] = {0, 0, 0, 0};
+    TRY(conv_geo(c, x, w, &g, &group, odims));
+    const ox_val *wv = &c->vals[w];
     int32_t ins[3] = {x, w, b}, n;
     uint32_t ni = b >= 0 ? 3 : 2;
     int32_t y;
@@ -528,11 +544,11 @@ int ox_lower_gemm(ox_ctx *c)
     return ox_binary(c, CRUCIBLE_OP_ADD, t, cs, NULL, z, &res);
 }
 
-int ox_lower_matmul(ox_ctx *c)
+/* Output shape of numpy matmul(a, b) into od (CRUCIBLE_MAX_RANK + 2
+ * entries), *r its rank. No side effects. */
+static int matmul_dims(ox_ctx *c, int32_t a, int32_t b, int64_t *od,
+                       int32_t *r)
 {
-    int32_t a = ox_in(c, 0), b = ox_in(c, 1);
-    TRY(need_f32(c, a, "input A"));
-    TRY(need_f32(c, b, "input B"));
     const ox_val *av = &c->vals[a], *bv = &c->vals[b];
     if (av->rank < 1 || bv->rank < 1) return ox_unsup(c, "scalar operands");
     int64_t ka = av->dims[av->rank - 1];
@@ -540,15 +556,25 @@ int ox_lower_matmul(ox_ctx *c)
     if (ka > 0 && kb > 0 && ka != kb)
         return ox_unsup(c, "inner dimensions %lld and %lld differ",
                         (long long)ka, (long long)kb);
-    /* output shape (numpy matmul) */
     int32_t ba = av->rank > 2 ? av->rank - 2 : 0, bb = bv->rank > 2 ? bv->rank - 2 : 0;
-    int32_t r;
-    int64_t od[CRUCIBLE_MAX_RANK + 2];
-    if (ox_bcast(ba, av->dims, bb, bv->dims, &r, od))
+    if (ox_bcast(ba, av->dims, bb, bv->dims, r, od))
         return ox_unsup(c, "batch dimensions do not broadcast");
-    if (av->rank >= 2) od[r++] = av->dims[av->rank - 2];
-    if (bv->rank >= 2) od[r++] = bv->dims[bv->rank - 1];
-    if (r > CRUCIBLE_MAX_RANK) return ox_unsup(c, "result rank too large");
+    if (av->rank >= 2) od[(*r)++] = av->dims[av->rank - 2];
+    if (bv->rank >= 2) od[(*r)++] = bv->dims[bv->rank - 1];
+    if (*r > CRUCIBLE_MAX_RANK) return ox_unsup(c, "result rank too large");
+    return OX_OK;
+}
+
+int ox_lower_matmul(ox_ctx *c)
+{
+    int32_t a = ox_in(c, 0), b = ox_in(c, 1);
+    TRY(need_f32(c, a, "input A"));
+    TRY(need_f32(c, b, "input B"));
+    /* output shape (numpy matmul) */
+    int32_t r = 0;
+    int64_t od[CRUCIBLE_MAX_RANK + 2];
+    TRY(matmul_dims(c, a, b, od, &r));
+    const ox_val *av = &c->vals[a], *bv = &c->vals[b];
     if (bv->is_const && bv->rank == 2 && ox_shape_known(bv) && av->rank >= 2) {
         int32_t W, y, n, ins[2];
         TRY(const_weight(c, b, 0, 1.0, &W));
@@ -917,7 +943,11 @@ static int read_qparams(ox_ctx *c, const ox_val *x, qparams *q)
     memset(q, 0, sizeof *q);
     if (s < 0) return ox_unsup(c, "scale is missing");
     const ox_val *sv = &c->vals[s];
-    if (!sv->is_const) return ox_unsup(c, "scale is not a constant");
+    if (!sv->is_const)
+        return ox_unsup(c, "the scale (%s) is a run-time value, not a "
+                        "constant; the IR carries quantisation parameters on "
+                        "tensors, so they must be constants",
+                        sv->name);
     if (sv->dtype != CRUCIBLE_DT_F32) return ox_unsup(c, "scale is not f32");
     uint64_t n = ox_val_numel(sv);
     if (!n || sv->rank > 1) return ox_unsup(c, "scale must be a scalar or vector");
@@ -943,7 +973,11 @@ static int read_qparams(ox_ctx *c, const ox_val *x, qparams *q)
     }
     if (z >= 0) {
         const ox_val *zv = &c->vals[z];
-        if (!zv->is_const) return ox_unsup(c, "zero point is not a constant");
+        if (!zv->is_const)
+            return ox_unsup(c, "the zero point (%s) is a run-time value, not "
+                            "a constant; the IR carries quantisation "
+                            "parameters on tensors, so they must be constants",
+                            zv->name);
         if (ox_val_numel(zv) != n)
             return ox_unsup(c, "zero point count differs from scale count");
         if (zv->dtype != CRUCIBLE_DT_U8 && zv->dtype != CRUCIBLE_DT_I8 &&
@@ -1020,6 +1054,306 @@ int ox_lower_qdq(ox_ctx *c)
     sv->quant_count = q.count;
     sv->scales = q.scales;
     sv->zps = q.zps;
+    return OX_OK;
+}
+
+/* ---- MatMulInteger, ConvInteger, QLinearMatMul, QLinearConv ----------------
+ * Lowered to the integer forms of matmul / conv2d (u8/i8 operands whose
+ * zero points are the operand tensors' quantisation parameters, an i32
+ * accumulator; docs/ir-ops.md) and, for the QLinear ops, a requantize from
+ * the accumulator (scale x_scale * w_scale per tensor or per output
+ * channel, zero point 0) to the output (y_scale, y_zero_point). Scales and
+ * zero points must be constants: the IR carries them on tensors. */
+
+/* An 8-bit integer operand. */
+static int need_int8(ox_ctx *c, int32_t v, const char *what)
+{
+    TRY(ox_operand_ok(c, v, what));
+    int32_t dt = c->vals[v].dtype;
+    if (dt != CRUCIBLE_DT_U8 && dt != CRUCIBLE_DT_I8)
+        return ox_unsup(c, "%s is %s; the integer kernels take uint8 or int8",
+                        what, ox_dtype_name(dt));
+    return OX_OK;
+}
+
+/* The constant ONNX input k (scale or zero point of an operand of rank
+ * `rank`) as `*count` values: one (per tensor, any shape) or, when axis >=
+ * 0, one per slice along that axis (len slices, 0 = unknown), laid out as
+ * a vector or as a rank-`rank` tensor that is 1 except at axis. */
+static int qp_const(ox_ctx *c, uint32_t k, const char *what, int32_t rank,
+                    int32_t axis, int64_t len, const ox_val **out,
+                    uint64_t *count)
+{
+    int32_t v = ox_in(c, k);
+    *out = NULL;
+    *count = 0;
+    if (v < 0) return OX_OK;
+    const ox_val *q = &c->vals[v];
+    if (!q->is_const)
+        return ox_unsup(c, "%s (%s) is a run-time value, not a constant; "
+                        "the IR carries quantisation parameters on tensors, "
+                        "so they must be constants",
+                        what, q->name);
+    if (!q->dtype)
+        return ox_unsup(c, "%s has ONNX type %s", what,
+                        ox_onnx_type_name(q->onnx_type));
+    uint64_t n = ox_val_numel(q);
+    if (!n) return ox_unsup(c, "%s is empty", what);
+    if (n > 1) {
+        int ok = axis >= 0 && (len <= 0 || (uint64_t)len == n);
+        if (ok && q->rank != 1) {
+            ok = q->rank == rank;
+            for (int32_t i = 0; ok && i < q->rank; i++)
+                if (i != axis && q->dims[i] != 1) ok = 0;
+        }
+        if (!ok) {
+            if (axis < 0)
+                return ox_unsup(c, "%s has %llu values; only per-tensor "
+                                "quantisation is supported here",
+                                what, (unsigned long long)n);
+            return ox_unsup(c, "%s has %llu values; a scalar or one per "
+                            "slice along axis %d (%lld) is supported",
+                            what, (unsigned long long)n, (int)axis,
+                            (long long)len);
+        }
+        if (n > (1u << 24)) return ox_unsup(c, "too many %s values", what);
+    }
+    *out = q;
+    *count = n;
+    return OX_OK;
+}
+
+/* Scale (input si, -1: none, all 1) and zero point (input zi, absent: 0)
+ * of an operand with dtype dt (the zero point must have it too). */
+static int read_qp(ox_ctx *c, int32_t si, uint32_t zi, const char *sname,
+                   const char *zname, int32_t dt, int32_t rank, int32_t axis,
+                   int64_t len, qparams *q)
+{
+    const ox_val *sv = NULL, *zv = NULL;
+    uint64_t ns = 1, nz = 1;
+    memset(q, 0, sizeof *q);
+    if (si >= 0) {
+        if (ox_in(c, (uint32_t)si) < 0) return ox_unsup(c, "%s is missing", sname);
+        TRY(qp_const(c, (uint32_t)si, sname, rank, axis, len, &sv, &ns));
+        if (sv->dtype != CRUCIBLE_DT_F32)
+            return ox_unsup(c, "%s is %s, not float", sname,
+                            ox_dtype_name(sv->dtype));
+    }
+    TRY(qp_const(c, zi, zname, rank, axis, len, &zv, &nz));
+    if (!zv) nz = 1;
+    if (zv && zv->dtype != dt)
+        return ox_unsup(c, "%s is %s but its operand is %s", zname,
+                        ox_dtype_name(zv->dtype), ox_dtype_name(dt));
+    if (ns > 1 && nz > 1 && ns != nz)
+        return ox_unsup(c, "%s has %llu values but %s has %llu", sname,
+                        (unsigned long long)ns, zname, (unsigned long long)nz);
+    uint64_t n = ns > nz ? ns : nz;
+    q->count = (uint32_t)n;
+    q->axis = n > 1 ? axis : -1;
+    q->zp_dtype = zv ? zv->dtype : 0;
+    q->scales = ox_alloc(c, n * sizeof(float));
+    q->zps = ox_alloc(c, n * sizeof(int32_t));
+    if (!q->scales || !q->zps) return CRUCIBLE_E_NOMEM;
+    for (uint64_t i = 0; i < n; i++) {
+        q->scales[i] = sv ? (float)ox_get_f(sv, ns > 1 ? i : 0) : 1.0f;
+        if (!(q->scales[i] > 0.0f) || !isfinite(q->scales[i]))
+            return ox_unsup(c, "%s %g is not positive and finite", sname,
+                            (double)q->scales[i]);
+        q->zps[i] = zv ? (int32_t)ox_get_i(zv, nz > 1 ? i : 0) : 0;
+    }
+    return OX_OK;
+}
+
+/* The accumulator's parameters: scale in_scale * w_scale[i] (one f32
+ * multiply, as ONNX Runtime computes the multiplier's numerator), zero
+ * point 0, along axis (when w is per slice). */
+static int acc_qp(ox_ctx *c, const qparams *xq, const qparams *wq,
+                  int32_t axis, qparams *aq)
+{
+    memset(aq, 0, sizeof *aq);
+    aq->count = wq->count;
+    aq->axis = wq->count > 1 ? axis : -1;
+    aq->scales = ox_alloc(c, wq->count * sizeof(float));
+    aq->zps = ox_alloc(c, wq->count * sizeof(int32_t)); /* zeroed */
+    if (!aq->scales || !aq->zps) return CRUCIBLE_E_NOMEM;
+    for (uint32_t i = 0; i < wq->count; i++) {
+        float s = xq->scales[0] * wq->scales[i];
+        if (!(s > 0.0f) || !isfinite(s))
+            return ox_unsup(c, "the accumulator scale x_scale * w_scale = %g "
+                            "is not positive and finite",
+                            (double)s);
+        aq->scales[i] = s;
+    }
+    return OX_OK;
+}
+
+static void set_qp(ox_val *v, const qparams *q)
+{
+    v->quant_axis = q->axis;
+    v->quant_count = q->count;
+    v->scales = q->scales;
+    v->zps = q->zps;
+}
+
+/* v as an operand carrying q: v itself when it carries no parameters yet
+ * (they are set) or equal ones (zp_only: equal zero points); otherwise a
+ * view of it (a constant sharing the data, or a reshape) carrying q. May
+ * change v: call it only when the lowering can no longer refuse. */
+static int with_quant(ox_ctx *c, int32_t v, const qparams *q, int zp_only,
+                      const char *sfx, int32_t *res)
+{
+    ox_val *x = &c->vals[v];
+    *res = v;
+    if (!x->quant_count) {
+        set_qp(x, q);
+        return OX_OK;
+    }
+    if (x->quant_count == q->count && x->quant_axis == q->axis &&
+        !memcmp(x->zps, q->zps, q->count * sizeof(int32_t)) &&
+        (zp_only || !memcmp(x->scales, q->scales, q->count * sizeof(float))))
+        return OX_OK;
+    int32_t y;
+    if (x->is_const) {
+        NEWV(y, ox_const(c, sfx, x->dtype, x->rank, x->dims, x->data,
+                         x->bytes));
+    } else {
+        int64_t shp[CRUCIBLE_MAX_RANK];
+        for (int32_t i = 0; i < x->rank; i++)
+            shp[i] = x->dims[i] > 0 ? x->dims[i] : 0; /* 0: copy the dim */
+        int32_t n;
+        NEWV(y, ox_tmp(c, sfx, x->dtype, x->rank, x->dims));
+        NEWV(n, ox_node_new(c, CRUCIBLE_OP_RESHAPE, sfx, 1, &v, 1, &y));
+        TRY(ox_attr_ints(c, n, "shape", (uint32_t)c->vals[v].rank, shp));
+    }
+    set_qp(&c->vals[y], q);
+    *res = y;
+    return OX_OK;
+}
+
+/* requantize acc (carrying aq) into y (carrying yq). */
+static int requant(ox_ctx *c, int32_t acc, int32_t y, const qparams *yq)
+{
+    int32_t n;
+    set_qp(&c->vals[y], yq);
+    NEWV(n, ox_node_new(c, CRUCIBLE_OP_REQUANTIZE, NULL, 1, &acc, 1, &y));
+    return ox_attr_str(c, n, "rounding", "float_rne");
+}
+
+static int out_dtype(ox_ctx *c, const qparams *yq, int32_t *dt)
+{
+    *dt = yq->zp_dtype ? yq->zp_dtype : CRUCIBLE_DT_U8;
+    if (*dt != CRUCIBLE_DT_U8 && *dt != CRUCIBLE_DT_I8)
+        return ox_unsup(c, "output type %s", ox_dtype_name(*dt));
+    return OX_OK;
+}
+
+/* MatMulInteger(A, B, a_zero_point, b_zero_point) and
+ * QLinearMatMul(a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp). */
+int ox_lower_matmul_int(ox_ctx *c)
+{
+    int ql = !strcmp(c->cur->op_type, "QLinearMatMul");
+    int32_t a = ox_in(c, 0), b = ox_in(c, ql ? 3 : 1);
+    TRY(need_int8(c, a, "input A"));
+    TRY(need_int8(c, b, "input B"));
+    int32_t r = 0, ydt = CRUCIBLE_DT_I32;
+    int64_t od[CRUCIBLE_MAX_RANK + 2];
+    TRY(matmul_dims(c, a, b, od, &r));
+    const ox_val *av = &c->vals[a], *bv = &c->vals[b];
+    /* a: per tensor, or (MatMulInteger) per row; b: per tensor or per
+     * column */
+    int32_t arow = !ql && av->rank >= 2 ? av->rank - 2 : -1;
+    int32_t bcol = bv->rank >= 2 ? bv->rank - 1 : -1;
+    qparams aq, bq, yq, accq;
+    TRY(read_qp(c, ql ? 1 : -1, 2, "a_scale", "a_zero_point", av->dtype,
+                av->rank, arow, arow >= 0 ? av->dims[arow] : 0, &aq));
+    TRY(read_qp(c, ql ? 4 : -1, ql ? 5 : 3, "b_scale", "b_zero_point",
+                bv->dtype, bv->rank, bcol, bcol >= 0 ? bv->dims[bcol] : 0,
+                &bq));
+    if (ql) {
+        TRY(read_qp(c, 6, 7, "y_scale", "y_zero_point",
+                    ox_in(c, 7) >= 0 ? c->vals[ox_in(c, 7)].dtype
+                                     : CRUCIBLE_DT_U8,
+                    r, -1, 0, &yq));
+        TRY(out_dtype(c, &yq, &ydt));
+        TRY(acc_qp(c, &aq, &bq, r - 1, &accq));
+    }
+    /* no refusals from here on */
+    int32_t ins[2], y, acc, n;
+    TRY(with_quant(c, a, &aq, !ql, "a_q", &ins[0]));
+    TRY(with_quant(c, b, &bq, !ql, "b_q", &ins[1]));
+    NEWV(y, ox_out(c, 0, ydt, r, od));
+    c->vals[y].dtype = ydt;
+    acc = y;
+    if (ql) {
+        NEWV(acc, ox_tmp(c, "acc", CRUCIBLE_DT_I32, r, od));
+        set_qp(&c->vals[acc], &accq);
+    }
+    NEWV(n, ox_node_new(c, CRUCIBLE_OP_MATMUL, ql ? "matmul" : NULL, 2, ins,
+                        1, &acc));
+    return ql ? requant(c, acc, y, &yq) : OX_OK;
+}
+
+/* ConvInteger(x, w, x_zero_point, w_zero_point) and
+ * QLinearConv(x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, B). */
+int ox_lower_conv_int(ox_ctx *c)
+{
+    int ql = !strcmp(c->cur->op_type, "QLinearConv");
+    int32_t x = ox_in(c, 0), w = ox_in(c, ql ? 3 : 1), b = ql ? ox_in(c, 8) : -1;
+    TRY(need_int8(c, x, "input x"));
+    TRY(need_int8(c, w, "weight w"));
+    if (b >= 0) {
+        TRY(ox_operand_ok(c, b, "bias B"));
+        if (c->vals[b].dtype != CRUCIBLE_DT_I32 || c->vals[b].rank != 1)
+            return ox_unsup(c, "bias B must be a 1-D int32 tensor");
+    }
+    geo g;
+    int64_t group = 1, odims[4] = {0, 0, 0, 0};
+    TRY(conv_geo(c, x, w, &g, &group, odims));
+    const ox_val *xv = &c->vals[x], *wv = &c->vals[w];
+    int32_t ydt = CRUCIBLE_DT_I32;
+    qparams xq, wq, yq, accq;
+    TRY(read_qp(c, ql ? 1 : -1, 2, "x_scale", "x_zero_point", xv->dtype,
+                xv->rank, -1, 0, &xq));
+    TRY(read_qp(c, ql ? 4 : -1, ql ? 5 : 3, "w_scale", "w_zero_point",
+                wv->dtype, wv->rank, 0, wv->dims[0], &wq));
+    if (ql) {
+        TRY(read_qp(c, 6, 7, "y_scale", "y_zero_point",
+                    ox_in(c, 7) >= 0 ? c->vals[ox_in(c, 7)].dtype
+                                     : CRUCIBLE_DT_U8,
+                    4, -1, 0, &yq));
+        TRY(out_dtype(c, &yq, &ydt));
+        TRY(acc_qp(c, &xq, &wq, 1, &accq));
+    }
+    int32_t ins[3] = {x, w, b}, acc, y, n;
+    int64_t d4[4] = {odims[0], odims[1], odims[2], odims[3]};
+    if (g.ns == 1) {
+        int64_t wd[4] = {wv->dims[0], wv->dims[1], 1, wv->dims[2]};
+        d4[2] = 1;
+        d4[3] = odims[2];
+        TRY(to_2d(c, x, "in2d", &ins[0]));
+        TRY(ox_reshape(c, w, 4, wd, "w2d", -1, &ins[1]));
+    }
+    /* no refusals from here on */
+    TRY(with_quant(c, ins[0], &xq, !ql, "x_q", &ins[0]));
+    TRY(with_quant(c, ins[1], &wq, !ql, "w_q", &ins[1]));
+    if (ql || g.ns == 1)
+        NEWV(acc, ox_tmp(c, ql ? "acc" : "out2d", CRUCIBLE_DT_I32, 4, d4));
+    else
+        NEWV(acc, ox_out(c, 0, CRUCIBLE_DT_I32, 4, d4));
+    c->vals[acc].dtype = CRUCIBLE_DT_I32;
+    if (ql) set_qp(&c->vals[acc], &accq);
+    NEWV(n, ox_node_new(c, CRUCIBLE_OP_CONV2D, ql ? "conv" : NULL,
+                        b >= 0 ? 3 : 2, ins, 1, &acc));
+    TRY(geo_attrs(c, n, &g, 0));
+    TRY(ox_attr_int(c, n, "group", group));
+    y = acc;
+    if (ql) {
+        if (g.ns == 1) NEWV(y, ox_tmp(c, "out2d", ydt, 4, d4));
+        else NEWV(y, ox_out(c, 0, ydt, 4, d4));
+        c->vals[y].dtype = ydt;
+        TRY(requant(c, acc, y, &yq));
+    }
+    if (g.ns == 1) return from_2d(c, y, odims);
     return OX_OK;
 }
 
