@@ -290,12 +290,17 @@ static int run_case(cli *c, const char *dir, double rtol, double atol,
                 ok = 0;
                 break;
             }
+            /* integer outputs must match exactly; floats within tolerance */
+            int exact = exp[k].dtype != CRUCIBLE_DT_F32 && exp[k].dtype != CRUCIBLE_DT_F16;
             for (size_t i = 0; i < n; i++) {
                 double a = elem(&out[k], i), b = elem(&exp[k], i);
                 if (isnan(a) && isnan(b)) continue;
                 double d = fabs(a - b);
                 if (isinf(a) && isinf(b) && (a > 0) == (b > 0)) d = 0;
-                if (!(d <= atol + rtol * fabs(b))) {
+                if (exact ? (ir_elem_i64(out[k].dtype, out[k].data, i) !=
+                                 ir_elem_i64(exp[k].dtype, exp[k].data, i) ||
+                             out[k].dtype == CRUCIBLE_DT_F32)
+                          : !(d <= atol + rtol * fabs(b))) {
                     snprintf(msg, msglen, "%s output %zu index %zu: got %.9g, "
                                           "expected %.9g (abs err %.3g)",
                              cr_basename(sets[s]), k, i, a, b, d);
@@ -362,7 +367,8 @@ int cmd_conformance(cli *c, int argc, char **argv)
                    "reference interpreter. DIR is a case, or a folder of cases. One line per\n"
                    "case (pass / FAIL with the first error / unsupported: ops), then a\n"
                    "count of unsupported cases by op and 'N passed, N failed, N skipped'\n"
-                   "(skipped = unsupported). Default tolerance |got-want| <= atol + rtol*|want|\n"
+                   "(skipped = unsupported). Integer outputs must match exactly; floats:\n"
+                   "|got-want| <= atol + rtol*|want|"
                    "with rtol 1e-3, atol 1e-5. Exit 1 if any supported case fails.\n");
             free(dirs);
             return 0;
