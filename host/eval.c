@@ -368,7 +368,7 @@ int cmd_conformance(cli *c, int argc, char **argv)
                    "case (pass / FAIL with the first error / unsupported: ops), then a\n"
                    "count of unsupported cases by op and 'N passed, N failed, N skipped'\n"
                    "(skipped = unsupported). Integer outputs must match exactly; floats:\n"
-                   "|got-want| <= atol + rtol*|want|"
+                   "|got-want| <= atol + rtol*|want| "
                    "with rtol 1e-3, atol 1e-5. Exit 1 if any supported case fails.\n");
             free(dirs);
             return 0;

@@ -6,3 +6,4 @@
 #include "list-interp.h"
 #include "list-loader.h"
 #include "list-onnx.h"
+#include "list-kernels.h"

@@ -1,0 +1,83 @@
+/*
+ * conv.c - 2-D convolution, NCHW, grouped / depthwise, padding, stride,
+ * dilation; int8 / int4 / ternary / binary weights (crucible/kernels.h).
+ */
+#include "crk_internal.h"
+
+int crk_conv2d(const crk_conv_params *p, const int8_t *input,
+               const void *weights, crk_wfmt wfmt, const int32_t *bias,
+               int8_t *output)
+{
+    if (!p || !input || !weights || !output || !p->mult || !p->shift ||
+        !crk_i_wfmt_ok(wfmt))
+        return CRK_EINVAL;
+    if (p->batches < 1 || p->in_ch < 1 || p->out_ch < 1 || p->groups < 1 ||
+        p->in_ch % p->groups != 0 || p->out_ch % p->groups != 0 ||
+        !crk_i_zp_ok(p->input_zp) || !crk_i_zp_ok(p->output_zp) ||
+        !crk_i_range_ok(p->act_min, p->act_max))
+        return CRK_EINVAL;
+    if (!crk_i_geom_ok(p->in_h, p->kernel_h, p->stride_h, p->dilation_h,
+                       p->pad_top, p->pad_bottom) ||
+        !crk_i_geom_ok(p->in_w, p->kernel_w, p->stride_w, p->dilation_w,
+                       p->pad_left, p->pad_right))
+        return CRK_EINVAL;
+    const int32_t OH = crk_out_dim(p->in_h, p->kernel_h, p->stride_h,
+                                   p->dilation_h, p->pad_top, p->pad_bottom);
+    const int32_t OW = crk_out_dim(p->in_w, p->kernel_w, p->stride_w,
+                                   p->dilation_w, p->pad_left, p->pad_right);
+    int32_t nq = p->per_channel ? p->out_ch : 1;
+    for (int32_t c = 0; c < nq; c++)
+        if (!crk_i_shift_ok(p->shift[c])) return CRK_EINVAL;
+
+    const uint8_t *w = (const uint8_t *)weights;
+    const int32_t H = p->in_h, W = p->in_w, KH = p->kernel_h,
+                  KW = p->kernel_w;
+    const int32_t cin_g = p->in_ch / p->groups;
+    const int32_t cout_g = p->out_ch / p->groups;
+    const int32_t zp = p->input_zp;
+    const size_t plane = (size_t)H * (size_t)W;
+    const size_t ksize = (size_t)KH * (size_t)KW;
+
+    for (int32_t n = 0; n < p->batches; n++) {
+        const int8_t *xn = input + (size_t)n * (size_t)p->in_ch * plane;
+        for (int32_t o = 0; o < p->out_ch; o++) {
+            const int32_t g = o / cout_g;
+            const int8_t *xg = xn + (size_t)g * (size_t)cin_g * plane;
+            const size_t wo = (size_t)o * (size_t)cin_g * ksize;
+            const int32_t c = p->per_channel ? o : 0;
+            const int32_t mult = p->mult[c], shift = p->shift[c];
+            int8_t *yo = output +
+                         ((size_t)n * (size_t)p->out_ch + (size_t)o) *
+                             (size_t)OH * (size_t)OW;
+            for (int32_t oy = 0; oy < OH; oy++) {
+                const int32_t y0 = oy * p->stride_h - p->pad_top;
+                for (int32_t ox = 0; ox < OW; ox++) {
+                    const int32_t x0 = ox * p->stride_w - p->pad_left;
+                    uint32_t acc = bias ? (uint32_t)bias[o] : 0u;
+                    for (int32_t ci = 0; ci < cin_g; ci++) {
+                        const int8_t *xc = xg + (size_t)ci * plane;
+                        const size_t wc = wo + (size_t)ci * ksize;
+                        for (int32_t ky = 0; ky < KH; ky++) {
+                            const int32_t iy = y0 + ky * p->dilation_h;
+                            if (iy < 0 || iy >= H) continue;
+                            const int8_t *row = xc + (size_t)iy * (size_t)W;
+                            const size_t wr = wc + (size_t)ky * (size_t)KW;
+                            for (int32_t kx = 0; kx < KW; kx++) {
+                                const int32_t ix = x0 + kx * p->dilation_w;
+                                if (ix < 0 || ix >= W) continue;
+                                int32_t wv =
+                                    crk_i_wget(w, wfmt, wr + (size_t)kx);
+                                acc += (uint32_t)(wv *
+                                                  ((int32_t)row[ix] - zp));
+                            }
+                        }
+                    }
+                    yo[(size_t)oy * (size_t)OW + (size_t)ox] = crk_i_requant(
+                        crk_i_s32(acc), mult, shift, p->output_zp, p->act_min,
+                        p->act_max);
+                }
+            }
+        }
+    }
+    return CRK_OK;
+}

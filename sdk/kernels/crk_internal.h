@@ -1,0 +1,121 @@
+/*
+ * crk_internal.h - helpers shared by the kernel sources (not installed as
+ * a public header; embedded with the sources). Freestanding: only
+ * <stdint.h> and <stddef.h>, through crucible/kernels.h.
+ */
+#ifndef CRK_INTERNAL_H
+#define CRK_INTERNAL_H
+
+#include <crucible/kernels.h>
+
+/* Loops that look like memcpy/memset may be turned into library calls by
+ * GCC's loop distribution even with -ffreestanding; the kernels must not
+ * call libc, so the few plain copy loops opt out. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define CRK_NO_LIBCALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define CRK_NO_LIBCALLS
+#endif
+
+/* uint32 -> int32 by two's complement, without implementation-defined
+ * conversions. Compiles to nothing. */
+static inline int32_t crk_i_s32(uint32_t u)
+{
+    if (u & 0x80000000u) return -(int32_t)(~u) - 1;
+    return (int32_t)u;
+}
+
+/* Wrapping int32 arithmetic (mod 2^32). */
+static inline int32_t crk_i_add(int32_t a, int32_t b)
+{
+    return crk_i_s32((uint32_t)a + (uint32_t)b);
+}
+static inline int32_t crk_i_sub(int32_t a, int32_t b)
+{
+    return crk_i_s32((uint32_t)a - (uint32_t)b);
+}
+static inline int32_t crk_i_mul(int32_t a, int32_t b)
+{
+    return crk_i_s32((uint32_t)a * (uint32_t)b);
+}
+/* x * 2^s mod 2^32, s >= 0. */
+static inline int32_t crk_i_shl(int32_t x, int s)
+{
+    if (s >= 32) return 0;
+    return crk_i_s32((uint32_t)x << s);
+}
+
+static inline int32_t crk_i_clamp(int32_t x, int32_t lo, int32_t hi)
+{
+    return x < lo ? lo : (x > hi ? hi : x);
+}
+
+/* Valid int8 clamp range? */
+static inline int crk_i_range_ok(int32_t lo, int32_t hi)
+{
+    return lo >= -128 && hi <= 127 && lo <= hi;
+}
+
+static inline int crk_i_zp_ok(int32_t zp)
+{
+    return zp >= -128 && zp <= 127;
+}
+
+static inline int crk_i_shift_ok(int32_t s)
+{
+    return s >= -31 && s <= 31;
+}
+
+/* A window geometry whose index arithmetic stays inside int32:
+ * in + pad_before + pad_after <= INT32_MAX and dilation*(kernel-1) <=
+ * INT32_MAX, with at least one output (crk_out_dim). */
+static inline int crk_i_geom_ok(int32_t in, int32_t kernel, int32_t stride,
+                                int32_t dilation, int32_t pb, int32_t pa)
+{
+    if (crk_out_dim(in, kernel, stride, dilation, pb, pa) < 1) return 0;
+    uint32_t span = (uint32_t)in + (uint32_t)pb + (uint32_t)pa;
+    uint32_t k1 = (uint32_t)kernel - 1u;
+    if (span > (uint32_t)INT32_MAX) return 0;
+    return k1 == 0 || (uint32_t)dilation <= (uint32_t)INT32_MAX / k1;
+}
+
+/* Requantisation without argument checks (the callers validated). */
+static inline int8_t crk_i_requant(int32_t acc, int32_t mult, int shift,
+                                   int32_t out_zp, int32_t lo, int32_t hi)
+{
+    int32_t v = crk_mbqm(acc, mult, shift);
+    /* v + out_zp, saturating: exact whenever it matters, as the clamp
+     * range lies inside int8. */
+    if (out_zp > 0 && v > INT32_MAX - out_zp) v = INT32_MAX;
+    else if (out_zp < 0 && v < INT32_MIN - out_zp) v = INT32_MIN;
+    else v += out_zp;
+    return (int8_t)crk_i_clamp(v, lo, hi);
+}
+
+/* Weight element e of a packed tensor (see kernels.h). */
+static inline int32_t crk_i_wget(const uint8_t *w, crk_wfmt fmt, size_t e)
+{
+    switch (fmt) {
+    case CRK_W_I8:
+        return (int32_t)w[e] - (int32_t)((w[e] & 0x80u) << 1);
+    case CRK_W_I4: {
+        uint32_t nib = (uint32_t)(w[e >> 1] >> ((e & 1u) * 4u)) & 0xFu;
+        return (int32_t)nib - (int32_t)((nib & 0x8u) << 1);
+    }
+    case CRK_W_TERNARY: {
+        uint32_t code = (uint32_t)(w[e >> 2] >> ((e & 3u) * 2u)) & 0x3u;
+        return code == 1u ? 1 : (code == 3u ? -1 : 0);
+    }
+    case CRK_W_BINARY:
+        return ((w[e >> 3] >> (e & 7u)) & 1u) ? 1 : -1;
+    }
+    return 0;
+}
+
+static inline int crk_i_wfmt_ok(crk_wfmt fmt)
+{
+    return fmt == CRK_W_I8 || fmt == CRK_W_I4 || fmt == CRK_W_TERNARY ||
+           fmt == CRK_W_BINARY;
+}
+
+#endif
