@@ -299,6 +299,7 @@ static const char *const MAIN_HELP =
     "  boards             list board descriptions and the targets using them\n"
     "  accuracy MODEL     top-1 accuracy of a model on a test split\n"
     "  conformance DIR..  run ONNX backend-test cases against the interpreter\n"
+    "  tokenize MODEL     encode text with the model's own vocabulary\n"
     "\n"
     "Global options:\n"
     "  --plugin-dir DIR   search DIR for plugins first (repeatable)\n"
@@ -321,6 +322,7 @@ int cmd_extract(cli *c, int argc, char **argv);
 int cmd_boards(cli *c, int argc, char **argv);
 int cmd_accuracy(cli *c, int argc, char **argv);
 int cmd_conformance(cli *c, int argc, char **argv);
+int cmd_tokenize(cli *c, int argc, char **argv);
 
 int is_help(const char *a)
 {
@@ -931,6 +933,7 @@ int cli_main(int argc, char **argv)
     else if (!strcmp(cmd, "boards")) rc = cmd_boards(&c, sub_argc, sub_argv);
     else if (!strcmp(cmd, "accuracy")) rc = cmd_accuracy(&c, sub_argc, sub_argv);
     else if (!strcmp(cmd, "conformance")) rc = cmd_conformance(&c, sub_argc, sub_argv);
+    else if (!strcmp(cmd, "tokenize")) rc = cmd_tokenize(&c, sub_argc, sub_argv);
     else if (!strcmp(cmd, "help")) {
         fputs(MAIN_HELP, stdout);
         rc = 0;

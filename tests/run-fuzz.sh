@@ -35,6 +35,8 @@ for f in tests/fuzz/fuzz_*.c; do
     fuzz_tensorio) cp tests/data/tensorio/*.npy tests/data/tensorio/*.pb "$corpus/" 2>/dev/null || true ;;
     fuzz_json) echo '{"a":[1,2,{"b":"c\u00e9"}],"d":null}' > "$corpus/seed.json" ;;
     fuzz_package) ls build/out/*.tptpkg >/dev/null 2>&1 && cp build/out/*.tptpkg "$corpus/" || true ;;
+    fuzz_tflite) find ../shared/models/tflite -name '*.tflite' -size -64k -exec cp {} "$corpus/" \; 2>/dev/null || true ;;
+    fuzz_gguf) cp ../shared/models/gguf/edge-cases/*.gguf tests/data/gguf/*.gguf "$corpus/" 2>/dev/null || true ;;
   esac
   echo "== running $name for ${SECS}s"
   if ! (cd "$OUT" && ASAN_OPTIONS=detect_leaks=1 "./$name" -max_total_time="$SECS" \

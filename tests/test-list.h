@@ -7,3 +7,4 @@
 #include "list-loader.h"
 #include "list-onnx.h"
 #include "list-kernels.h"
+#include "list-gguf.h"

@@ -1,0 +1,11 @@
+/* GGUF reader, dequantisation, frontend and tokenizer (test_gguf.c). */
+TEST_ENTRY(test_gguf_edge_cases)
+TEST_ENTRY(test_gguf_stories_summary)
+TEST_ENTRY(test_gguf_dequant_vectors)
+TEST_ENTRY(test_gguf_crafted_refusals)
+TEST_ENTRY(test_gguf_crafted_plugin)
+TEST_ENTRY(test_gguf_truncated)
+TEST_ENTRY(test_gguf_byte_flips)
+TEST_ENTRY(test_gguf_vocab_vectors)
+TEST_ENTRY(test_gguf_tokenizer_crafted)
+TEST_ENTRY(test_gguf_tokenize_cli)

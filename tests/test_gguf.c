@@ -1,0 +1,1404 @@
+/*
+ * test_gguf.c - the GGUF plugin (plugins/gguf): the reader on the shared
+ * edge cases, on files crafted here (absurd counts and lengths, duplicate
+ * keys and tensor names, misaligned or out-of-range data, bad types), on
+ * truncations and seeded byte flips; dequantisation against vectors
+ * computed independently by tests/data/gguf/gen_blocks.py; the frontend's
+ * metadata summary of stories260K; the llama SentencePiece tokenizer
+ * against llama.cpp's test vectors; `crucible tokenize`.
+ *
+ * The reader is compiled into this file (it has no host dependencies);
+ * the frontend and tokenizer are tested through the built plugin, loaded
+ * in-process by the host's loader.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "interp.h"
+#include "ir.h"
+#include "loader.h"
+#include "runner.h"
+
+#include "../plugins/gguf/gguf_read.c"
+#include "../plugins/gguf/gguf_quant.c"
+
+#define GG_PLUGIN CR_BUILD_DIR "/lib/crucible/plugins/gguf.so"
+#define GG_MODELS CR_SOURCE_DIR "/../shared/models/gguf"
+#define GG_DATA CR_SOURCE_DIR "/tests/data/gguf"
+#define GG_VOCAB GG_MODELS "/ggml-vocab-llama-spm.gguf"
+#define GG_STORIES GG_MODELS "/stories260K.gguf"
+#define BIN CR_CRUCIBLE_BIN
+
+/* ---- helpers ------------------------------------------------------------------*/
+static uint8_t *gt_read(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc(n > 0 ? (size_t)n : 1);
+    if (b && n > 0 && fread(b, 1, (size_t)n, f) != (size_t)n) {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    *len = n > 0 ? (size_t)n : 0;
+    return b;
+}
+
+static int gt_write(const char *path, const uint8_t *b, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    int ok = fwrite(b, 1, n, f) == n;
+    return (fclose(f) == 0 && ok) ? 0 : -1;
+}
+
+static int have_models(void)
+{
+    struct stat st;
+    return stat(GG_MODELS, &st) == 0;
+}
+
+#define NEED_MODELS()                                                       \
+    do {                                                                    \
+        if (!have_models())                                                 \
+            SKIP("%s is absent (the shared real-model set)", GG_MODELS);     \
+    } while (0)
+
+/* ---- the plugin, loaded once -------------------------------------------------------*/
+static cr_loader g_gl;
+static cr_plugin *g_gp;
+static int g_gtried;
+
+static cr_plugin *gguf_plugin(void)
+{
+    if (g_gtried) return g_gp;
+    g_gtried = 1;
+    struct stat st;
+    if (stat(GG_PLUGIN, &st)) return NULL;
+    cr_loader_init(&g_gl, -1);
+    cr_plugin *p = cr_loader_load_file(&g_gl, GG_PLUGIN);
+    if (p && p->status == CR_PLUGIN_LOADED && p->has_frontend &&
+        p->has_tokenizer)
+        g_gp = p;
+    else if (p)
+        fprintf(stderr, "    gguf plugin refused: %s\n", p->reason);
+    return g_gp;
+}
+
+#define NEED_PLUGIN()                                                       \
+    do {                                                                    \
+        if (!gguf_plugin()) SKIP("gguf plugin not built (%s)", GG_PLUGIN);  \
+    } while (0)
+
+/* Loads path through the plugin's frontend as the CLI does. */
+static cr_graph *gt_load_graph(const char *path, int *status, char *err,
+                               size_t errlen)
+{
+    cr_plugin *p = gguf_plugin();
+    *status = CRUCIBLE_E_NOTFOUND;
+    snprintf(err, errlen, "gguf plugin not available");
+    if (!p) return NULL;
+    cr_graph *g = ir_new();
+    if (!g) return NULL;
+    ir_builder_ctx bctx;
+    memset(&bctx, 0, sizeof bctx);
+    bctx.g = g;
+    crucible_ir_builder b;
+    ir_builder_init(&b, &bctx);
+    cr_loader_enter(p, "load");
+    int rc = p->frontend.load(p->state, path, &b);
+    cr_loader_leave();
+    *status = rc;
+    if (rc != CRUCIBLE_OK) {
+        snprintf(err, errlen, "%s: %s", crucible_status_str(rc),
+                 cr_host_last_error());
+        ir_free(g);
+        return NULL;
+    }
+    if ((rc = ir_validate(g, err, errlen)) != CRUCIBLE_OK ||
+        (rc = ir_infer_shapes(g, err, errlen)) != CRUCIBLE_OK) {
+        *status = rc;
+        ir_free(g);
+        return NULL;
+    }
+    err[0] = 0;
+    return g;
+}
+
+static const char *gmeta(const cr_graph *g, const char *key)
+{
+    for (size_t i = 0; i < g->n_meta; i++)
+        if (!strcmp(g->meta[i].key, key)) return g->meta[i].value;
+    return NULL;
+}
+
+static int gt_open_mem(const uint8_t *b, size_t n, gguf_file **f, char *err,
+                       size_t errlen)
+{
+    err[0] = 0;
+    return gguf_open_mem(b, n, NULL, NULL, f, err, errlen);
+}
+
+/* ---- a small GGUF writer for crafted files --------------------------------------------*/
+typedef struct gbuf {
+    uint8_t *p;
+    size_t n, cap;
+} gbuf;
+
+static void gb_bytes(gbuf *b, const void *s, size_t n)
+{
+    if (b->n + n > b->cap) {
+        size_t c = b->cap ? b->cap : 256;
+        while (c < b->n + n) c *= 2;
+        uint8_t *np = realloc(b->p, c);
+        if (!np) abort();
+        b->p = np;
+        b->cap = c;
+    }
+    if (n) memcpy(b->p + b->n, s, n);
+    b->n += n;
+}
+static void gb_u8(gbuf *b, uint8_t v) { gb_bytes(b, &v, 1); }
+static void gb_u32(gbuf *b, uint32_t v)
+{
+    uint8_t x[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16),
+                    (uint8_t)(v >> 24)};
+    gb_bytes(b, x, 4);
+}
+static void gb_u64(gbuf *b, uint64_t v)
+{
+    gb_u32(b, (uint32_t)v);
+    gb_u32(b, (uint32_t)(v >> 32));
+}
+static void gb_str(gbuf *b, const char *s)
+{
+    gb_u64(b, strlen(s));
+    gb_bytes(b, s, strlen(s));
+}
+static void gb_header(gbuf *b, uint32_t version, uint64_t nt, uint64_t nkv)
+{
+    b->n = 0;
+    gb_bytes(b, "GGUF", 4);
+    gb_u32(b, version);
+    gb_u64(b, nt);
+    gb_u64(b, nkv);
+}
+static void gb_kv_u32(gbuf *b, const char *k, uint32_t v)
+{
+    gb_str(b, k);
+    gb_u32(b, GGUF_T_U32);
+    gb_u32(b, v);
+}
+static void gb_kv_str(gbuf *b, const char *k, const char *v)
+{
+    gb_str(b, k);
+    gb_u32(b, GGUF_T_STRING);
+    gb_str(b, v);
+}
+static void gb_tensor(gbuf *b, const char *name, uint32_t nd,
+                      const uint64_t *dims, uint32_t type, uint64_t off)
+{
+    gb_str(b, name);
+    gb_u32(b, nd);
+    for (uint32_t i = 0; i < nd; i++) gb_u64(b, dims[i]);
+    gb_u32(b, type);
+    gb_u64(b, off);
+}
+static void gb_pad(gbuf *b, size_t a)
+{
+    while (b->n % a) gb_u8(b, 0);
+}
+static void gb_zeros(gbuf *b, size_t n)
+{
+    while (n--) gb_u8(b, 0);
+}
+
+/* Expects the reader to refuse b with `status` and a message containing
+ * `want`. */
+static int expect_refused(const gbuf *b, int status, const char *want,
+                          const char *what)
+{
+    gguf_file *f = NULL;
+    char err[512];
+    int rc = gt_open_mem(b->p, b->n, &f, err, sizeof err);
+    if (rc == CRUCIBLE_OK) {
+        gguf_close(f);
+        fprintf(stderr, "    %s: loaded, expected refusal (%s)\n", what, want);
+        return 1;
+    }
+    if (rc != status || !strstr(err, want)) {
+        fprintf(stderr, "    %s: status %d (want %d), message \"%s\" (want "
+                        "\"%s\")\n",
+                what, rc, status, err, want);
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- the shared edge cases ---------------------------------------------------------*/
+TEST(test_gguf_edge_cases)
+{
+    NEED_MODELS();
+    char err[512];
+    gguf_file *f = NULL;
+    /* v2, one F32 tensor [2] */
+    int rc = gguf_open(GG_MODELS "/edge-cases/gguf-v2-f32.gguf", NULL, NULL,
+                       &f, err, sizeof err);
+    CHECK_MSG(rc == CRUCIBLE_OK, "%s", err);
+    CHECK(gguf_version(f) == 2 && gguf_n_tensors(f) == 1 && gguf_n_kv(f) == 0);
+    const gguf_tensor *t = gguf_find_tensor(f, "dense.weight");
+    CHECK(t && t->type == GGML_T_F32 && t->n_dims == 1 && t->ne[0] == 2);
+    CHECK(t->n_bytes == 8 && t->data && !memcmp(t->data, "ABCDEFGH", 8));
+    CHECK(gguf_data_offset(f) == 96);
+    gguf_close(f);
+    /* v3, one Q4_0 block */
+    rc = gguf_open(GG_MODELS "/edge-cases/gguf-v3-q4-0.gguf", NULL, NULL, &f,
+                   err, sizeof err);
+    CHECK_MSG(rc == CRUCIBLE_OK, "%s", err);
+    t = gguf_find_tensor(f, "quant.weight");
+    CHECK(gguf_version(f) == 3 && t && t->type == GGML_T_Q4_0 &&
+          t->ne[0] == 32 && t->n_bytes == 18);
+    float y[32];
+    CHECK(gguf_dequantize(t->type, t->data, t->n_bytes, y, 32) == 0);
+    /* d = f16 0x0100 (2^-16), qs = 02 03 .. 11: element j < 16 is
+     * (qs[j] & 15) - 8, element j + 16 is (qs[j] >> 4) - 8 */
+    float d = gguf_f16_to_f32(0x0100);
+    CHECK(d == ldexpf(1.0f, -16));
+    for (int j = 0; j < 16; j++) {
+        int q = 2 + j;
+        CHECK(y[j] == (float)((q & 15) - 8) * d);
+        CHECK(y[j + 16] == (float)((q >> 4) - 8) * d);
+    }
+    gguf_close(f);
+    /* unknown type 43, named */
+    rc = gguf_open(GG_MODELS "/edge-cases/gguf-unknown-type.gguf", NULL, NULL,
+                   &f, err, sizeof err);
+    CHECK_MSG(rc == CRUCIBLE_E_FORMAT &&
+                  strstr(err, "tensor future.weight: unknown ggml type 43"),
+              "%d %s", rc, err);
+    /* version 4, named */
+    rc = gguf_open(GG_MODELS "/edge-cases/gguf-unsupported-version.gguf", NULL,
+                   NULL, &f, err, sizeof err);
+    CHECK_MSG(rc == CRUCIBLE_E_UNSUPPORTED && strstr(err, "version 4"),
+              "%d %s", rc, err);
+
+    /* the same through the plugin and the CLI */
+    NEED_PLUGIN();
+    int st;
+    cr_host_set_verbosity(-2);
+    cr_graph *g = gt_load_graph(GG_MODELS "/edge-cases/gguf-v2-f32.gguf", &st,
+                                err, sizeof err);
+    CHECK_MSG(g != NULL, "%s", err);
+    CHECK(gmeta(g, "gguf_version") && !strcmp(gmeta(g, "gguf_version"), "2"));
+    ir_free(g);
+    g = gt_load_graph(GG_MODELS "/edge-cases/gguf-v3-q4-0.gguf", &st, err,
+                      sizeof err);
+    CHECK_MSG(g != NULL, "%s", err);
+    CHECK(test_contains(gmeta(g, "tensor_bytes.Q4_0"), "18 bytes in 1 tensor"));
+    ir_free(g);
+    g = gt_load_graph(GG_MODELS "/edge-cases/gguf-unknown-type.gguf", &st, err,
+                      sizeof err);
+    CHECK(!g && st == CRUCIBLE_E_FORMAT &&
+          test_contains(err, "unknown ggml type 43"));
+    g = gt_load_graph(GG_MODELS "/edge-cases/gguf-unsupported-version.gguf",
+                      &st, err, sizeof err);
+    CHECK(!g && st == CRUCIBLE_E_UNSUPPORTED && test_contains(err, "version 4"));
+    cr_host_set_verbosity(0);
+    char *out = NULL;
+    rc = test_sh(&out, "'%s' ir '%s'", BIN,
+                 GG_MODELS "/edge-cases/gguf-unknown-type.gguf");
+    CHECK_MSG(rc == 1 && test_contains(out, "unknown ggml type 43"),
+              "exit %d: %s", rc, out);
+    free(out);
+    rc = test_sh(&out, "'%s' ir '%s'", BIN,
+                 GG_MODELS "/edge-cases/gguf-unsupported-version.gguf");
+    CHECK_MSG(rc == 1 && test_contains(out, "unsupported GGUF version 4"),
+              "exit %d: %s", rc, out);
+    free(out);
+    return TEST_PASS;
+}
+
+/* ---- stories260K: reader and frontend summary -----------------------------------------*/
+TEST(test_gguf_stories_summary)
+{
+    NEED_MODELS();
+    char err[512];
+    gguf_file *f = NULL;
+    int rc = gguf_open(GG_STORIES, NULL, NULL, &f, err, sizeof err);
+    CHECK_MSG(rc == CRUCIBLE_OK, "%s", err);
+    CHECK(gguf_version(f) == 3 && gguf_n_tensors(f) == 48 &&
+          gguf_n_kv(f) == 19);
+    size_t len;
+    const char *arch = gguf_get_str(f, "general.architecture", &len);
+    CHECK(arch && len == 5 && !memcmp(arch, "llama", 5));
+    uint64_t u;
+    CHECK(!gguf_get_u64(f, "llama.block_count", &u) && u == 5);
+    CHECK(!gguf_get_u64(f, "llama.embedding_length", &u) && u == 64);
+    CHECK(!gguf_get_u64(f, "llama.attention.head_count", &u) && u == 8);
+    CHECK(!gguf_get_u64(f, "llama.attention.head_count_kv", &u) && u == 4);
+    const gguf_kv *tok = gguf_find_kv(f, "tokenizer.ggml.tokens");
+    CHECK(tok && tok->v.type == GGUF_T_ARRAY && tok->v.n == 512);
+    const gguf_tensor *emb = gguf_find_tensor(f, "token_embd.weight");
+    CHECK(emb && emb->n_dims == 2 && emb->ne[0] == 64 && emb->ne[1] == 512 &&
+          emb->type == GGML_T_F32);
+    /* every tensor lies inside the file, aligned */
+    uint64_t params = 0;
+    for (size_t i = 0; i < gguf_n_tensors(f); i++) {
+        const gguf_tensor *t = gguf_tensor_at(f, i);
+        CHECK(t->offset % gguf_alignment(f) == 0);
+        CHECK(gguf_data_offset(f) + t->offset + t->n_bytes <= gguf_file_size(f));
+        params += t->n_elems;
+    }
+    /* F32 "dequantisation" is a copy: finite weights */
+    float *w = malloc(emb->n_elems * sizeof(float));
+    CHECK(w);
+    CHECK(gguf_dequantize(emb->type, emb->data, emb->n_bytes, w,
+                          emb->n_elems) == 0);
+    int finite = 1;
+    for (uint64_t i = 0; i < emb->n_elems; i++) finite &= isfinite(w[i]) != 0;
+    free(w);
+    CHECK(finite);
+    gguf_close(f);
+
+    NEED_PLUGIN();
+    int st;
+    cr_graph *g = gt_load_graph(GG_STORIES, &st, err, sizeof err);
+    CHECK_MSG(g != NULL, "%s", err);
+    static const char *const want[][2] = {
+        {"format", "gguf"},         {"architecture", "llama"},
+        {"block_count", "5"},       {"embedding_length", "64"},
+        {"attention.head_count", "8"}, {"attention.head_count_kv", "4"},
+        {"vocab_size", "512"},      {"context_length", "2048"},
+        {"rope.dimension_count", "8"}, {"tensors", "48"},
+        {"tokenizer", "llama"}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const char *v = gmeta(g, want[i][0]);
+        CHECK_MSG(v && !strcmp(v, want[i][1]), "meta %s = %s, want %s",
+                  want[i][0], v ? v : "(absent)", want[i][1]);
+    }
+    char pbuf[32];
+    snprintf(pbuf, sizeof pbuf, "%llu", (unsigned long long)params);
+    CHECK(gmeta(g, "parameters") && !strcmp(gmeta(g, "parameters"), pbuf));
+    CHECK(test_contains(gmeta(g, "tensor_bytes.F32"), "in 48 tensors"));
+    /* the body: one unsupported node naming the pending template */
+    CHECK(g->n_nodes == 1 && g->nodes[0].op == CRUCIBLE_OP_UNSUPPORTED);
+    CHECK(!strcmp(ir_attr_s(&g->nodes[0], "source_op", ""), "gguf:llama"));
+    CHECK(test_contains(ir_attr_s(&g->nodes[0], "reason", ""),
+                        "llama architecture template"));
+    CHECK(g->n_inputs == 1 && g->n_outputs == 1);
+    const cr_tensor *lg = &g->tensors[g->outputs[0]];
+    CHECK(lg->rank == 2 && lg->dims[1] == 512 && lg->dtype == CRUCIBLE_DT_F32);
+    ir_free(g);
+
+    char *out = NULL;
+    rc = test_sh(&out, "'%s' ir '%s'", BIN, GG_STORIES);
+    CHECK_MSG(rc == 1 && test_contains(out, "meta architecture \"llama\"") &&
+                  test_contains(out, "meta block_count \"5\"") &&
+                  test_contains(out, "op gguf:llama") &&
+                  test_contains(out, "llama architecture template"),
+              "exit %d: %s", rc, out);
+    free(out);
+    return TEST_PASS;
+}
+
+/* ---- dequantisation and metadata: dequant.gguf ------------------------------------------*/
+static int close_enough(float got, float want)
+{
+    if (isnan(want)) return isnan(got);
+    if (isinf(want)) return got == want;
+    return fabsf(got - want) <= 1e-6f * (1.0f + fabsf(want));
+}
+
+TEST(test_gguf_dequant_vectors)
+{
+    char err[512];
+    gguf_file *f = NULL;
+    int rc = gguf_open(GG_DATA "/dequant.gguf", NULL, NULL, &f, err,
+                       sizeof err);
+    CHECK_MSG(rc == CRUCIBLE_OK, "%s", err);
+    static const char *const types[] = {
+        "F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0",
+        "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K"};
+    int checked = 0;
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s.expected", types[k]);
+        const gguf_tensor *t = gguf_find_tensor(f, types[k]);
+        const gguf_tensor *e = gguf_find_tensor(f, name);
+        CHECK_MSG(t && e, "tensor %s missing", types[k]);
+        CHECK_MSG(!strcmp(gguf_type(t->type)->name, types[k]),
+                  "tensor %s has type %s", types[k], gguf_type(t->type)->name);
+        CHECK(e->type == GGML_T_F32 && e->n_elems == t->n_elems);
+        float *y = malloc(t->n_elems * sizeof(float));
+        CHECK(y);
+        rc = gguf_dequantize(t->type, t->data, t->n_bytes, y, t->n_elems);
+        CHECK_MSG(rc == 0, "%s: %d", types[k], rc);
+        int bad = 0;
+        for (uint64_t i = 0; i < t->n_elems; i++) {
+            float want;
+            memcpy(&want, e->data + 4 * i, 4);
+            if (!close_enough(y[i], want)) {
+                if (bad < 4)
+                    fprintf(stderr, "    %s[%llu] = %.9g, want %.9g\n",
+                            types[k], (unsigned long long)i, (double)y[i],
+                            (double)want);
+                bad++;
+            }
+        }
+        free(y);
+        CHECK_MSG(!bad, "%s: %d of %llu values differ", types[k], bad,
+                  (unsigned long long)t->n_elems);
+        checked++;
+    }
+    CHECK(checked == 14);
+    /* a bad size is refused, an unsupported type named as such */
+    const gguf_tensor *q = gguf_find_tensor(f, "Q4_K");
+    float y[256];
+    CHECK(gguf_dequantize(q->type, q->data, 10, y, 256) == CRUCIBLE_E_INVALID);
+    CHECK(gguf_dequantize(q->type, q->data, q->n_bytes, y, 100) ==
+          CRUCIBLE_E_INVALID);
+    CHECK(gguf_dequantize(GGML_T_IQ2_XXS, q->data, q->n_bytes, y, 256) ==
+          CRUCIBLE_E_UNSUPPORTED);
+    CHECK(gguf_dequantize(43, q->data, q->n_bytes, y, 256) ==
+          CRUCIBLE_E_UNSUPPORTED);
+
+    /* metadata of every type */
+    CHECK(gguf_alignment(f) == 64 && gguf_data_offset(f) % 64 == 0);
+    for (size_t i = 0; i < gguf_n_tensors(f); i++)
+        CHECK(gguf_tensor_at(f, i)->offset % 64 == 0);
+    uint64_t u;
+    int64_t i64;
+    double d;
+    int b;
+    size_t len;
+    CHECK(!gguf_get_u64(f, "test.u8", &u) && u == 200);
+    CHECK(!gguf_value_i64(&gguf_find_kv(f, "test.i8")->v, &i64) && i64 == -100);
+    CHECK(!gguf_get_u64(f, "test.u16", &u) && u == 60000);
+    CHECK(!gguf_value_i64(&gguf_find_kv(f, "test.i16")->v, &i64) &&
+          i64 == -30000);
+    CHECK(!gguf_get_u64(f, "test.u32", &u) && u == 4000000000u);
+    CHECK(!gguf_value_i64(&gguf_find_kv(f, "test.i32")->v, &i64) &&
+          i64 == -2000000000);
+    CHECK(gguf_get_u64(f, "test.i32", &u) == -1); /* negative: no u64 */
+    CHECK(!gguf_get_f64(f, "test.f32", &d) && d == 1.5);
+    CHECK(!gguf_get_bool(f, "test.bool", &b) && b == 1);
+    const char *s = gguf_get_str(f, "test.string", &len);
+    CHECK(s && len == strlen("h\xc3\xa9llo \xe2\x96\x81") &&
+          !memcmp(s, "h\xc3\xa9llo \xe2\x96\x81", len));
+    CHECK(!gguf_get_u64(f, "test.u64", &u) && u == (1ull << 63) + 5);
+    CHECK(gguf_value_i64(&gguf_find_kv(f, "test.u64")->v, &i64) == -1);
+    CHECK(!gguf_value_i64(&gguf_find_kv(f, "test.i64")->v, &i64) &&
+          i64 == -(INT64_C(1) << 62));
+    CHECK(!gguf_get_f64(f, "test.f64", &d) && d == -2.25);
+    CHECK(gguf_get_str(f, "test.u8", &len) == NULL);
+    CHECK(gguf_get_u64(f, "no.such.key", &u) == -1);
+    /* arrays */
+    const gguf_kv *kv = gguf_find_kv(f, "test.array.i32");
+    gguf_value e;
+    CHECK(kv && kv->v.type == GGUF_T_ARRAY && kv->v.elem_type == GGUF_T_I32 &&
+          kv->v.n == 3);
+    CHECK(!gguf_array_get(&kv->v, 1, &e) && !gguf_value_i64(&e, &i64) &&
+          i64 == -2);
+    CHECK(gguf_array_get(&kv->v, 3, &e) == -1);
+    kv = gguf_find_kv(f, "test.array.string");
+    gguf_iter it;
+    static const char *const strs[] = {"a", "bc", ""};
+    gguf_iter_init(&it, &kv->v);
+    int n = 0;
+    while (gguf_iter_next(&it, &e)) {
+        s = gguf_value_str(&e, &len);
+        CHECK(n < 3 && s && len == strlen(strs[n]) && !memcmp(s, strs[n], len));
+        n++;
+    }
+    CHECK(n == 3);
+    CHECK(gguf_array_get(&kv->v, 0, &e) == -1); /* not fixed-size */
+    kv = gguf_find_kv(f, "test.array.bool");
+    CHECK(kv && kv->v.n == 3 && !gguf_array_get(&kv->v, 1, &e) &&
+          !gguf_value_bool(&e, &b) && b == 0);
+    kv = gguf_find_kv(f, "test.array.empty");
+    CHECK(kv && kv->v.n == 0 && kv->v.elem_type == GGUF_T_F32);
+    gguf_iter_init(&it, &kv->v);
+    CHECK(!gguf_iter_next(&it, &e));
+    /* [[1, 2], [3], []] of u16 */
+    kv = gguf_find_kv(f, "test.array.nested");
+    CHECK(kv && kv->v.elem_type == GGUF_T_ARRAY && kv->v.n == 3);
+    static const int lens[] = {2, 1, 0};
+    int want = 1;
+    gguf_iter_init(&it, &kv->v);
+    for (n = 0; gguf_iter_next(&it, &e); n++) {
+        CHECK(n < 3 && e.type == GGUF_T_ARRAY && e.elem_type == GGUF_T_U16 &&
+              e.n == (uint64_t)lens[n]);
+        for (uint64_t j = 0; j < e.n; j++) {
+            gguf_value x;
+            CHECK(!gguf_array_get(&e, j, &x) && !gguf_value_u64(&x, &u) &&
+                  u == (uint64_t)want++);
+        }
+    }
+    CHECK(n == 3);
+    /* [["x"], ["y", "z"]] */
+    kv = gguf_find_kv(f, "test.array.nested_str");
+    gguf_iter_init(&it, &kv->v);
+    char joined[16] = "";
+    while (gguf_iter_next(&it, &e)) {
+        gguf_iter in;
+        gguf_value x;
+        gguf_iter_init(&in, &e);
+        while (gguf_iter_next(&in, &x)) {
+            s = gguf_value_str(&x, &len);
+            CHECK(s && len == 1);
+            strncat(joined, s, 1);
+        }
+        strcat(joined, "|");
+    }
+    CHECK(!strcmp(joined, "x|yz|"));
+    gguf_close(f);
+    return TEST_PASS;
+}
+
+/* ---- crafted files -------------------------------------------------------------------------*/
+TEST(test_gguf_crafted_refusals)
+{
+    gbuf b = {0};
+    int bad = 0;
+    uint64_t d1[1] = {16}, d2[2];
+
+    /* minimal valid files first */
+    gguf_file *f = NULL;
+    char err[512];
+    gb_header(&b, 3, 0, 0);
+    CHECK(gt_open_mem(b.p, b.n, &f, err, sizeof err) == 0);
+    CHECK(gguf_n_kv(f) == 0 && gguf_n_tensors(f) == 0);
+    gguf_close(f);
+    gb_header(&b, 3, 1, 2);
+    gb_kv_u32(&b, "general.alignment", 64);
+    gb_kv_str(&b, "general.architecture", "llama");
+    gb_tensor(&b, "w", 1, d1, GGML_T_F32, 0);
+    gb_pad(&b, 64);
+    gb_zeros(&b, 64);
+    CHECK(gt_open_mem(b.p, b.n, &f, err, sizeof err) == 0);
+    CHECK(gguf_alignment(f) == 64 && gguf_data_offset(f) % 64 == 0);
+    gguf_close(f);
+
+    /* the header */
+    b.n = 0;
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT, "empty file", "empty");
+    gb_bytes(&b, "GGML\3\0\0\0", 8);
+    gb_zeros(&b, 16);
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT, "not a GGUF file", "magic");
+    gb_header(&b, 3, 0, 0);
+    b.n = 10;
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT, "truncated", "short header");
+    gb_header(&b, 1, 0, 0);
+    bad += expect_refused(&b, CRUCIBLE_E_UNSUPPORTED, "version 1", "v1");
+    gb_header(&b, 4, 0, 0);
+    bad += expect_refused(&b, CRUCIBLE_E_UNSUPPORTED, "version 4", "v4");
+    gb_header(&b, 0, 0, 0);
+    bad += expect_refused(&b, CRUCIBLE_E_UNSUPPORTED, "version 0", "v0");
+    gb_header(&b, 0x03000000u, 0, 0); /* a big-endian v3 file */
+    bad += expect_refused(&b, CRUCIBLE_E_UNSUPPORTED, "big-endian", "BE");
+    gb_header(&b, 3, 0, UINT64_C(1) << 60);
+    gb_zeros(&b, 64);
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT, "metadata pairs",
+                          "absurd kv count");
+    gb_header(&b, 3, UINT64_MAX, 0);
+    gb_zeros(&b, 64);
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT, "tensors",
+                          "absurd tensor count");
+
+    /* keys */
+    gb_header(&b, 3, 0, 1);
+    gb_u64(&b, UINT64_C(1) << 63);
+    gb_zeros(&b, 32);
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT, "at most 65535",
+                          "absurd key length");
+    gb_header(&b, 3, 0, 1);
+    gb_u64(&b, 1000);
+    gb_bytes(&b, "abcdefgh", 8);
+    gb_zeros(&b, 8);
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT, "runs past the end",
+                          "key past the end");
+    gb_header(&b, 3, 0, 1);
+    gb_str(&b, "");
+    gb_u32(&b, GGUF_T_U8);
+    gb_zeros(&b, 8);
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT, "empty key", "empty key");
+    gb_header(&b, 3, 0, 1);
+    gb_str(&b, "k\x80y");
+    gb_u32(&b, GGUF_T_U8);
+    gb_zeros(&b, 8);
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT, "printable ASCII",
+                          "non-ASCII key");
+
+    /* values */
+    gb_header(&b, 3, 0, 1);
+    gb_str(&b, "a.b");
+    gb_u32(&b, GGUF_T_STRING);
+    gb_u64(&b, UINT64_C(1) << 62);
+    gb_zeros(&b, 16);
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT, "string of",
+                          "absurd string length");
+    gb_header(&b, 3, 0, 1);
+    gb_str(&b, "a.b");
+    gb_u32(&b, GGUF_T_ARRAY);
+    gb_u32(&b, GGUF_T_U32);
+    gb_u64(&b, UINT64_C(1) << 61);
+    gb_zeros(&b, 16);
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT, "array of",
+                          "absurd array length");
+    gb_header(&b, 3, 0, 1);
+    gb_str(&b, "a.b");
+    gb_u32(&b, GGUF_T_ARRAY);
+    gb_u32(&b, GGUF_T_STRING);
+    gb_u64(&b, 1000000);
+    gb_zeros(&b, 64);
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT, "array of",
+                          "absurd string array length");
+    gb_header(&b, 3, 0, 1);
+    gb_str(&b, "a.b");
+    gb_u32(&b, GGUF_T_ARRAY);
+    gb_u32(&b, 13);
+    gb_u64(&b, 0);
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT, "unknown element type 13",
+                          "bad element type");
+    gb_header(&b, 3, 0, 1);
+    gb_str(&b, "a.b");
+    gb_u32(&b, 13);
+    gb_zeros(&b, 8);
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT,
+                          "unknown metadata value type 13", "bad value type");
+    gb_header(&b, 3, 0, 1);
+    gb_str(&b, "a.b");
+    gb_u32(&b, GGUF_T_BOOL);
+    gb_u8(&b, 2);
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT, "bool value 2", "bool 2");
+    gb_header(&b, 3, 0, 1);
+    gb_str(&b, "a.b");
+    gb_u32(&b, GGUF_T_ARRAY);
+    gb_u32(&b, GGUF_T_BOOL);
+    gb_u64(&b, 3);
+    gb_u8(&b, 1);
+    gb_u8(&b, 0);
+    gb_u8(&b, 5);
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT, "bool array element 2",
+                          "bool array");
+    gb_header(&b, 3, 0, 1);
+    gb_str(&b, "a.b");
+    gb_u32(&b, GGUF_T_U64);
+    gb_u32(&b, 7); /* 4 of 8 bytes */
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT, "truncated", "short u64");
+    /* nesting: GGUF_MAX_DEPTH arrays deep is fine, one more is not */
+    for (int depth = GGUF_MAX_DEPTH; depth <= GGUF_MAX_DEPTH + 1; depth++) {
+        gb_header(&b, 3, 0, 1);
+        gb_str(&b, "deep");
+        gb_u32(&b, GGUF_T_ARRAY);
+        for (int k = 1; k < depth; k++) {
+            gb_u32(&b, GGUF_T_ARRAY);
+            gb_u64(&b, 1);
+        }
+        gb_u32(&b, GGUF_T_U8);
+        gb_u64(&b, 1);
+        gb_u8(&b, 7);
+        if (depth == GGUF_MAX_DEPTH) {
+            CHECK_MSG(gt_open_mem(b.p, b.n, &f, err, sizeof err) == 0, "%s",
+                      err);
+            gguf_close(f);
+        } else {
+            bad += expect_refused(&b, CRUCIBLE_E_LIMIT, "nested more than",
+                                  "too deep");
+        }
+    }
+    /* duplicate keys */
+    gb_header(&b, 3, 0, 3);
+    gb_kv_u32(&b, "x.y", 1);
+    gb_kv_u32(&b, "x.z", 1);
+    gb_kv_str(&b, "x.y", "again");
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT, "duplicate metadata key x.y",
+                          "duplicate key");
+    /* alignment */
+    static const uint32_t bad_align[] = {0, 3, 48, 1u << 31};
+    for (size_t i = 0; i < sizeof bad_align / sizeof bad_align[0]; i++) {
+        gb_header(&b, 3, 0, 1);
+        gb_kv_u32(&b, "general.alignment", bad_align[i]);
+        bad += expect_refused(&b, CRUCIBLE_E_FORMAT, "power of two",
+                              "bad alignment");
+    }
+    gb_header(&b, 3, 0, 1);
+    gb_kv_str(&b, "general.alignment", "32");
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT, "expected an unsigned",
+                          "alignment type");
+
+    /* tensor infos */
+    gb_header(&b, 3, 2, 0);
+    gb_tensor(&b, "w", 1, d1, GGML_T_F32, 0);
+    gb_tensor(&b, "w", 1, d1, GGML_T_F32, 64);
+    gb_pad(&b, 32);
+    gb_zeros(&b, 128);
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT, "duplicate tensor name w",
+                          "duplicate tensor");
+    gb_header(&b, 3, 1, 0);
+    gb_tensor(&b, "w", 1, d1, GGML_T_F32, 4);
+    gb_pad(&b, 32);
+    gb_zeros(&b, 128);
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT,
+                          "not a multiple of the alignment", "misaligned");
+    gb_header(&b, 3, 1, 1); /* aligned to 32 but not to 64 */
+    gb_kv_u32(&b, "general.alignment", 64);
+    gb_tensor(&b, "w", 1, d1, GGML_T_F32, 32);
+    gb_pad(&b, 64);
+    gb_zeros(&b, 128);
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT,
+                          "not a multiple of the alignment (64)",
+                          "misaligned 64");
+    gb_header(&b, 3, 1, 0);
+    gb_tensor(&b, "w", 1, d1, GGML_T_F32, 0);
+    gb_pad(&b, 32);
+    gb_zeros(&b, 63); /* 64 needed */
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT, "outside", "data too short");
+    gb_header(&b, 3, 1, 0);
+    gb_tensor(&b, "w", 1, d1, GGML_T_F32, UINT64_C(1) << 63);
+    gb_pad(&b, 32);
+    gb_zeros(&b, 64);
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT, "outside", "huge offset");
+    gb_header(&b, 3, 1, 0); /* the data section would start past the end */
+    gb_tensor(&b, "w", 1, d1, GGML_T_F32, 0);
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT, "past the end of the file",
+                          "no data section");
+    uint64_t d5[5] = {1, 1, 1, 1, 1};
+    gb_header(&b, 3, 1, 0);
+    gb_tensor(&b, "w", 5, d5, GGML_T_F32, 0);
+    gb_pad(&b, 32);
+    gb_zeros(&b, 32);
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT, "5 dimensions", "5 dims");
+    d2[0] = UINT64_C(1) << 32;
+    d2[1] = UINT64_C(1) << 32;
+    gb_header(&b, 3, 1, 0);
+    gb_tensor(&b, "w", 2, d2, GGML_T_F32, 0);
+    gb_pad(&b, 32);
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT, "overflows", "dims product");
+    d2[0] = UINT64_C(1) << 63;
+    d2[1] = 1;
+    gb_header(&b, 3, 1, 0);
+    gb_tensor(&b, "w", 2, d2, GGML_T_F32, 0);
+    gb_pad(&b, 32);
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT, "more than 2^63-1",
+                          "dim too large");
+    d2[0] = UINT64_C(1) << 40;
+    d2[1] = UINT64_C(1) << 22; /* 2^62 elements, 2^64 bytes of F32 */
+    gb_header(&b, 3, 1, 0);
+    gb_tensor(&b, "w", 2, d2, GGML_T_F32, 0);
+    gb_pad(&b, 32);
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT, "data size overflows",
+                          "bytes overflow");
+    gb_header(&b, 3, 1, 0);
+    gb_tensor(&b, "w", 1, d1, GGML_T_Q4_0, 0);
+    gb_pad(&b, 32);
+    gb_zeros(&b, 32);
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT,
+                          "not a multiple of the Q4_0 block size",
+                          "partial block");
+    gb_header(&b, 3, 1, 0);
+    gb_tensor(&b, "blk.0.attn_q.weight", 1, d1, 43, 0);
+    gb_pad(&b, 32);
+    gb_zeros(&b, 64);
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT,
+                          "tensor blk.0.attn_q.weight: unknown ggml type 43",
+                          "type 43");
+    gb_header(&b, 3, 1, 0);
+    gb_tensor(&b, "w", 1, d1, 4, 0); /* Q4_2: removed */
+    gb_pad(&b, 32);
+    gb_zeros(&b, 64);
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT, "unknown ggml type 4",
+                          "type 4");
+    gb_header(&b, 3, 1, 0);
+    gb_tensor(&b, "", 1, d1, GGML_T_F32, 0);
+    gb_pad(&b, 32);
+    gb_zeros(&b, 64);
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT, "name of 0 bytes",
+                          "empty name");
+    char longname[80];
+    memset(longname, 'n', 65);
+    longname[65] = 0;
+    gb_header(&b, 3, 1, 0);
+    gb_tensor(&b, longname, 1, d1, GGML_T_F32, 0);
+    gb_pad(&b, 32);
+    gb_zeros(&b, 64);
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT, "name of 65 bytes",
+                          "long name");
+    gb_header(&b, 3, 1, 0);
+    gb_u64(&b, 3);
+    gb_bytes(&b, "a\0b", 3);
+    gb_u32(&b, 1);
+    gb_u64(&b, 16);
+    gb_u32(&b, GGML_T_F32);
+    gb_u64(&b, 0);
+    gb_pad(&b, 32);
+    gb_zeros(&b, 64);
+    bad += expect_refused(&b, CRUCIBLE_E_FORMAT, "NUL byte", "NUL in name");
+    free(b.p);
+    CHECK_MSG(bad == 0, "%d crafted files were not refused as expected", bad);
+    return TEST_PASS;
+}
+
+/* A crafted file through the plugin: a clear error with the path. */
+TEST(test_gguf_crafted_plugin)
+{
+    NEED_PLUGIN();
+    const char *d = test_tmpdir();
+    char path[4096], err[1024];
+    snprintf(path, sizeof path, "%s/dup.gguf", d);
+    gbuf b = {0};
+    gb_header(&b, 3, 0, 2);
+    gb_kv_str(&b, "general.architecture", "llama");
+    gb_kv_str(&b, "general.architecture", "llama");
+    CHECK(gt_write(path, b.p, b.n) == 0);
+    free(b.p);
+    int st;
+    cr_host_set_verbosity(-2);
+    cr_graph *g = gt_load_graph(path, &st, err, sizeof err);
+    cr_host_set_verbosity(0);
+    CHECK(!g && st == CRUCIBLE_E_FORMAT &&
+          test_contains(err, "duplicate metadata key general.architecture") &&
+          test_contains(err, path));
+    char *out = NULL;
+    int rc = test_sh(&out, "'%s' ir '%s'", BIN, path);
+    CHECK_MSG(rc == 1 && test_contains(out, "duplicate metadata key"),
+              "exit %d: %s", rc, out);
+    free(out);
+    /* a file that is not GGUF but named .gguf: the gguf frontend explains */
+    snprintf(path, sizeof path, "%s/text.gguf", d);
+    CHECK(test_write(path, "hello\n") == 0);
+    rc = test_sh(&out, "'%s' ir '%s'", BIN, path);
+    CHECK_MSG(rc == 1 && test_contains(out, "not a GGUF file"), "exit %d: %s",
+              rc, out);
+    free(out);
+    /* an architecture without a template */
+    snprintf(path, sizeof path, "%s/gpt2.gguf", d);
+    b = (gbuf){0};
+    gb_header(&b, 3, 0, 1);
+    gb_kv_str(&b, "general.architecture", "gpt2");
+    CHECK(gt_write(path, b.p, b.n) == 0);
+    free(b.p);
+    g = gt_load_graph(path, &st, err, sizeof err);
+    CHECK_MSG(g != NULL, "%s", err);
+    CHECK(g->n_nodes == 1 &&
+          !strcmp(ir_attr_s(&g->nodes[0], "source_op", ""), "gguf:gpt2") &&
+          test_contains(ir_attr_s(&g->nodes[0], "reason", ""),
+                        "no architecture template for gpt2"));
+    ir_free(g);
+    /* score */
+    cr_plugin *p = gguf_plugin();
+    CHECK(p->frontend.score(p->state, "x.bin", (const uint8_t *)"GGUF\3", 5) ==
+          100);
+    CHECK(p->frontend.score(p->state, "x.gguf", (const uint8_t *)"junk", 4) ==
+          50);
+    CHECK(p->frontend.score(p->state, "x.onnx", (const uint8_t *)"\x08\x07", 2) ==
+          0);
+    return TEST_PASS;
+}
+
+/* ---- truncation and byte flips ------------------------------------------------------------*/
+TEST(test_gguf_truncated)
+{
+    NEED_MODELS();
+    static const char *const files[] = {GG_STORIES, GG_VOCAB,
+                                        GG_DATA "/dequant.gguf"};
+    int loaded = 0, cuts = 0;
+    char err[512];
+    for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
+        size_t n;
+        uint8_t *buf = gt_read(files[k], &n);
+        CHECK_MSG(buf != NULL, "cannot read %s", files[k]);
+        /* every cut in the first 4 KiB and the last 512 bytes, strided between */
+        for (size_t cut = 0; cut < n;
+             cut += cut < 4096 || cut + 512 >= n ? 1 : 1 + n / 300) {
+            /* a private copy of exactly cut bytes, so ASan sees overreads */
+            uint8_t *c = malloc(cut ? cut : 1);
+            CHECK(c);
+            memcpy(c, buf, cut);
+            gguf_file *f = NULL;
+            if (gt_open_mem(c, cut, &f, err, sizeof err) == 0) {
+                fprintf(stderr, "    %s cut at %zu of %zu loaded\n", files[k],
+                        cut, n);
+                loaded++;
+                gguf_close(f);
+            }
+            free(c);
+            cuts++;
+        }
+        free(buf);
+    }
+    CHECK_MSG(loaded == 0, "%d truncated files loaded", loaded);
+    CHECK(cuts > 12000);
+    /* the plugin and the CLI: a clear error, exit 1 */
+    NEED_PLUGIN();
+    size_t n;
+    uint8_t *buf = gt_read(GG_STORIES, &n);
+    const char *d = test_tmpdir();
+    char path[4096];
+    snprintf(path, sizeof path, "%s/cut.gguf", d);
+    CHECK(gt_write(path, buf, n / 2) == 0);
+    free(buf);
+    char *out = NULL;
+    int rc = test_sh(&out, "'%s' ir '%s'", BIN, path);
+    CHECK_MSG(rc == 1 && test_contains(out, "outside") &&
+                  test_contains(out, "truncated"),
+              "exit %d: %s", rc, out);
+    free(out);
+    return TEST_PASS;
+}
+
+static uint64_t gt_xorshift(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* Walks everything a consumer would touch in an opened file. */
+static void touch_all(const gguf_file *f)
+{
+    for (size_t i = 0; i < gguf_n_kv(f); i++) {
+        const gguf_kv *kv = gguf_kv_at(f, i);
+        uint64_t u;
+        double d;
+        size_t len;
+        (void)gguf_value_u64(&kv->v, &u);
+        (void)gguf_value_f64(&kv->v, &d);
+        (void)gguf_value_str(&kv->v, &len);
+        gguf_iter it;
+        gguf_value e;
+        gguf_iter_init(&it, &kv->v);
+        while (gguf_iter_next(&it, &e)) (void)gguf_value_str(&e, &len);
+    }
+    for (size_t i = 0; i < gguf_n_tensors(f); i++) {
+        const gguf_tensor *t = gguf_tensor_at(f, i);
+        const gguf_type_info *ti = gguf_type(t->type);
+        if (!ti->dequant || t->n_elems > 65536) continue;
+        float *y = malloc(t->n_elems * sizeof(float) + 1);
+        if (y) gguf_dequantize(t->type, t->data, t->n_bytes, y, t->n_elems);
+        free(y);
+    }
+}
+
+TEST(test_gguf_byte_flips)
+{
+    NEED_MODELS();
+    static const char *const files[] = {GG_STORIES, GG_VOCAB,
+                                        GG_DATA "/dequant.gguf"};
+    uint64_t seed = 0x243f6a8885a308d3ull;
+    int loaded = 0, refused = 0;
+    char err[512];
+    for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
+        size_t n;
+        uint8_t *orig = gt_read(files[k], &n);
+        CHECK(orig != NULL);
+        uint8_t *buf = malloc(n);
+        CHECK(buf);
+        for (int it = 0; it < 400; it++) {
+            memcpy(buf, orig, n);
+            int flips = 1 + (int)(gt_xorshift(&seed) % 4);
+            for (int fl = 0; fl < flips; fl++) {
+                size_t at = (size_t)(gt_xorshift(&seed) % n);
+                /* mostly the structure at the front */
+                if (gt_xorshift(&seed) % 4) at %= n < 4096 ? n : 4096;
+                buf[at] = (uint8_t)gt_xorshift(&seed);
+            }
+            gguf_file *f = NULL;
+            if (gt_open_mem(buf, n, &f, err, sizeof err) == 0) {
+                touch_all(f);
+                gguf_close(f);
+                loaded++;
+            } else {
+                CHECK(err[0] != 0);
+                refused++;
+            }
+        }
+        free(buf);
+        free(orig);
+    }
+    fprintf(stderr, "    byte flips: %d loaded, %d refused with an error\n",
+            loaded, refused);
+    CHECK(loaded + refused == 1200);
+    CHECK(refused > 0);
+
+    /* flipped vocabularies through the plugin's tokenizer and frontend */
+    NEED_PLUGIN();
+    cr_plugin *p = gguf_plugin();
+    const char *d = test_tmpdir();
+    char path[4096];
+    snprintf(path, sizeof path, "%s/flip.gguf", d);
+    size_t n;
+    uint8_t *orig = gt_read(GG_VOCAB, &n);
+    uint8_t *buf = malloc(n);
+    CHECK(orig && buf);
+    cr_host_set_verbosity(-2);
+    int opened = 0;
+    for (int it = 0; it < 60; it++) {
+        memcpy(buf, orig, n);
+        for (int fl = 0; fl < 3; fl++) {
+            size_t at = (size_t)(gt_xorshift(&seed) % n);
+            buf[at] = (uint8_t)gt_xorshift(&seed);
+        }
+        if (gt_write(path, buf, n)) break;
+        void *tok = NULL;
+        if (p->tokenizer.open(p->state, path, &tok) == 0) {
+            int32_t ids[256];
+            size_t cnt;
+            static const char txt[] = " Hello, world! \xe2\x96\x81\xf0\x9f\xa6\x99\n";
+            p->tokenizer.encode(tok, txt, sizeof txt - 1, 1, ids, 256, &cnt);
+            char pc[64];
+            size_t pl;
+            for (int32_t id = 0; id < p->tokenizer.n_vocab(tok); id += 97)
+                p->tokenizer.piece(tok, id, pc, sizeof pc, &pl);
+            p->tokenizer.close(tok);
+            opened++;
+        }
+        int st;
+        cr_graph *g = gt_load_graph(path, &st, err, sizeof err);
+        ir_free(g);
+    }
+    cr_host_set_verbosity(0);
+    free(buf);
+    free(orig);
+    fprintf(stderr, "    flipped vocabularies: %d of 60 opened\n", opened);
+    return TEST_PASS;
+}
+
+/* ---- the tokenizer ------------------------------------------------------------------*/
+/* Encodes text (no BOS) into ids; returns the count or -1. */
+static long encode(cr_plugin *p, void *tok, const char *text, size_t len,
+                   int add_bos, int32_t *ids, size_t cap)
+{
+    size_t n = 0;
+    int rc = p->tokenizer.encode(tok, text, len, add_bos, ids, cap, &n);
+    return rc == 0 ? (long)n : -1;
+}
+
+TEST(test_gguf_vocab_vectors)
+{
+    NEED_MODELS();
+    NEED_PLUGIN();
+    cr_plugin *p = gguf_plugin();
+    size_t ni, no;
+    char *inp = (char *)gt_read(GG_VOCAB ".inp", &ni);
+    char *outp = (char *)gt_read(GG_VOCAB ".out", &no);
+    CHECK(inp && outp);
+    void *tok = NULL;
+    int rc = p->tokenizer.open(p->state, GG_VOCAB, &tok);
+    CHECK_MSG(rc == 0, "open: %s", cr_host_last_error());
+    CHECK(p->tokenizer.n_vocab(tok) == 32000 && p->tokenizer.bos(tok) == 1 &&
+          p->tokenizer.eos(tok) == 2);
+    /* cases are separated by "\n__ggml_vocab_test__\n"; the file ends with
+     * one; each .out line holds one case's ids */
+    static const char sep[] = "\n__ggml_vocab_test__\n";
+    const size_t sl = sizeof sep - 1;
+    size_t pos = 0, cases = 0, failed = 0;
+    char *line = outp, *oend = outp + no;
+    int32_t *ids = malloc(4096 * sizeof *ids);
+    CHECK(ids);
+    while (pos < ni) {
+        char *next = memmem(inp + pos, ni - pos, sep, sl);
+        size_t end = next ? (size_t)(next - inp) : ni;
+        if (!next && end == pos) break;
+        /* expected ids */
+        CHECK_MSG(line < oend, "fewer .out lines than cases");
+        char *nl = memchr(line, '\n', (size_t)(oend - line));
+        if (!nl) nl = oend;
+        int32_t want[1024];
+        size_t nw = 0;
+        for (char *q = line; q < nl;) {
+            char *e;
+            long v = strtol(q, &e, 10);
+            if (e == q) break;
+            want[nw++] = (int32_t)v;
+            q = e;
+        }
+        long n = encode(p, tok, inp + pos, end - pos, 0, ids, 4096);
+        int ok = n == (long)nw && (!nw || !memcmp(ids, want, nw * sizeof *ids));
+        if (!ok) {
+            failed++;
+            fprintf(stderr, "    case %zu \"%.*s\": got", cases,
+                    (int)(end - pos > 40 ? 40 : end - pos), inp + pos);
+            for (long i = 0; i < n && i < 24; i++) fprintf(stderr, " %d", ids[i]);
+            fprintf(stderr, "\n      want");
+            for (size_t i = 0; i < nw && i < 24; i++)
+                fprintf(stderr, " %d", want[i]);
+            fprintf(stderr, "\n");
+        }
+        cases++;
+        line = nl < oend ? nl + 1 : oend;
+        if (!next) break;
+        pos = end + sl;
+    }
+    fprintf(stderr, "    %zu llama-spm vocabulary cases, %zu failed\n", cases,
+            failed);
+    CHECK(cases == 46);
+    CHECK(failed == 0);
+
+    /* BOS, the buffer contract, pieces */
+    long n = encode(p, tok, "Hello world", 11, 1, ids, 16);
+    CHECK(n == 3 && ids[0] == 1 && ids[1] == 15043 && ids[2] == 3186);
+    size_t cnt = 0;
+    CHECK(p->tokenizer.encode(tok, "Hello world", 11, 1, ids, 1, &cnt) ==
+              CRUCIBLE_E_LIMIT &&
+          cnt == 3 && ids[0] == 1);
+    CHECK(encode(p, tok, "", 0, 1, ids, 16) == 1 && ids[0] == 1);
+    CHECK(encode(p, tok, "", 0, 0, ids, 16) == 0);
+    char pc[64];
+    size_t pl;
+    CHECK(p->tokenizer.piece(tok, 15043, pc, sizeof pc, &pl) == 0 && pl == 6 &&
+          !memcmp(pc, " Hello", 6));
+    CHECK(p->tokenizer.piece(tok, 13, pc, sizeof pc, &pl) == 0 && pl == 1 &&
+          pc[0] == '\n');
+    CHECK(p->tokenizer.piece(tok, 1, pc, sizeof pc, &pl) == 0 && pl == 0);
+    CHECK(p->tokenizer.piece(tok, 15043, pc, 2, &pl) == CRUCIBLE_E_LIMIT &&
+          pl == 6);
+    CHECK(p->tokenizer.piece(tok, 32000, pc, sizeof pc, &pl) ==
+          CRUCIBLE_E_NOTFOUND);
+    /* the pieces of an encoding spell the text (with the added space) */
+    static const char txt[] = "Hello, y'all! \xc3\x84pfel \xf0\x9f\xa6\x99\t";
+    n = encode(p, tok, txt, sizeof txt - 1, 0, ids, 4096);
+    CHECK(n > 0);
+    char joined[256];
+    size_t jl = 0;
+    for (long i = 0; i < n; i++) {
+        CHECK(p->tokenizer.piece(tok, ids[i], joined + jl, sizeof joined - jl,
+                                 &pl) == 0);
+        jl += pl;
+    }
+    CHECK(jl == sizeof txt && joined[0] == ' ' &&
+          !memcmp(joined + 1, txt, sizeof txt - 1));
+    /* the same round trip for seeded random bytes, invalid UTF-8 included
+     * (byte fallback covers every byte). 0xE2 is left out of the text, so
+     * every U+2581 in the output is an escaped space: a truncated UTF-8
+     * lead byte before a space swallows part of the escaped space, which
+     * then comes back as byte tokens (as in llama.cpp), hence the
+     * normalisation below. */
+    uint64_t seed = 0x13198a2e03707344ull;
+    for (int it = 0; it < 300; it++) {
+        char rnd[64];
+        size_t rl = (size_t)(gt_xorshift(&seed) % sizeof rnd);
+        for (size_t i = 0; i < rl; i++) {
+            uint8_t ch = (uint8_t)gt_xorshift(&seed);
+            if (it % 2) ch = (uint8_t)(0x20 + ch % 0x60); /* mostly ASCII */
+            rnd[i] = (char)(ch == 0xe2 ? 'x' : ch);
+        }
+        n = encode(p, tok, rnd, rl, 0, ids, 4096);
+        CHECK(n >= 0);
+        jl = 0;
+        for (long i = 0; i < n; i++) {
+            CHECK(jl < sizeof joined);
+            CHECK(p->tokenizer.piece(tok, ids[i], joined + jl,
+                                     sizeof joined - jl, &pl) == 0);
+            jl += pl;
+        }
+        size_t w = 0;
+        for (size_t r = 0; r < jl;) {
+            if (r + 3 <= jl && !memcmp(joined + r, "\xe2\x96\x81", 3)) {
+                joined[w++] = ' ';
+                r += 3;
+            } else {
+                joined[w++] = joined[r++];
+            }
+        }
+        jl = w;
+        CHECK_MSG(rl == 0 ? jl == 0
+                          : jl == rl + 1 && joined[0] == ' ' &&
+                                !memcmp(joined + 1, rnd, rl),
+                  "random text %d does not round-trip", it);
+    }
+    p->tokenizer.close(tok);
+    free(ids);
+    free(inp);
+    free(outp);
+    /* stories260K carries a 512-token llama vocabulary */
+    CHECK(p->tokenizer.open(p->state, GG_STORIES, &tok) == 0);
+    CHECK(p->tokenizer.n_vocab(tok) == 512);
+    p->tokenizer.close(tok);
+    /* no vocabulary: NOTFOUND; not GGUF at all: NOTFOUND */
+    cr_host_set_verbosity(-2);
+    CHECK(p->tokenizer.open(p->state, GG_MODELS "/edge-cases/gguf-v2-f32.gguf",
+                            &tok) == CRUCIBLE_E_NOTFOUND);
+    CHECK(p->tokenizer.open(p->state, CR_SOURCE_DIR "/README.md", &tok) ==
+          CRUCIBLE_E_NOTFOUND);
+    cr_host_set_verbosity(0);
+    return TEST_PASS;
+}
+
+/* A small crafted vocabulary: merges by score with leftmost ties, byte
+ * fallback, the unknown token, user-defined tokens, add_space_prefix. */
+static void vocab_file(gbuf *b, int space_prefix, const char *model)
+{
+    static const char *const toks[] = {
+        "<unk>", "<s>", "</s>", "<0x21>", "\xe2\x96\x81", "a", "b", "ab",
+        "\xe2\x96\x81" "a", "<|u|>", "ba"};
+    static const float scores[] = {0, 0, 0, 0, -5, -5, -5, -1, -2, 0, -1};
+    static const int32_t types[] = {2, 3, 3, 6, 1, 1, 1, 1, 1, 4, 1};
+    const uint32_t n = 11;
+    gb_header(b, 3, 0, space_prefix < 0 ? 5 : 6);
+    gb_kv_str(b, "tokenizer.ggml.model", model);
+    gb_str(b, "tokenizer.ggml.tokens");
+    gb_u32(b, GGUF_T_ARRAY);
+    gb_u32(b, GGUF_T_STRING);
+    gb_u64(b, n);
+    for (uint32_t i = 0; i < n; i++) gb_str(b, toks[i]);
+    gb_str(b, "tokenizer.ggml.scores");
+    gb_u32(b, GGUF_T_ARRAY);
+    gb_u32(b, GGUF_T_F32);
+    gb_u64(b, n);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &scores[i], 4);
+        gb_u32(b, u);
+    }
+    gb_str(b, "tokenizer.ggml.token_type");
+    gb_u32(b, GGUF_T_ARRAY);
+    gb_u32(b, GGUF_T_I32);
+    gb_u64(b, n);
+    for (uint32_t i = 0; i < n; i++) gb_u32(b, (uint32_t)types[i]);
+    gb_kv_u32(b, "tokenizer.ggml.bos_token_id", 1);
+    if (space_prefix >= 0) {
+        gb_str(b, "tokenizer.ggml.add_space_prefix");
+        gb_u32(b, GGUF_T_BOOL);
+        gb_u8(b, (uint8_t)space_prefix);
+    }
+}
+
+TEST(test_gguf_tokenizer_crafted)
+{
+    NEED_PLUGIN();
+    cr_plugin *p = gguf_plugin();
+    const char *d = test_tmpdir();
+    char path[4096];
+    snprintf(path, sizeof path, "%s/vocab.gguf", d);
+    gbuf b = {0};
+    vocab_file(&b, -1, "llama");
+    CHECK(gt_write(path, b.p, b.n) == 0);
+    void *tok = NULL;
+    CHECK_MSG(p->tokenizer.open(p->state, path, &tok) == 0, "%s",
+              cr_host_last_error());
+    CHECK(p->tokenizer.bos(tok) == 1 && p->tokenizer.eos(tok) == 2);
+    static const struct {
+        const char *text;
+        int32_t ids[8];
+        long n;
+    } cases[] = {
+        {"ab!", {4, 7, 3}, 3},           /* ab (-1) beats ▁a (-2); ! byte */
+        {"bab", {4, 10, 6}, 3},          /* ba and ab tie: leftmost wins */
+        {"a", {8}, 1},                   /* ▁a */
+        {"a<|u|>a", {8, 9, 8}, 3},       /* user token; space after it */
+        {"<|u|>", {9}, 1},
+        {" a", {4, 8}, 2},
+        {"\xc3\xa9", {4, 0, 0}, 3},      /* no byte tokens: unknown */
+        {"c", {4, 0}, 2},
+    };
+    int32_t ids[32];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        long n = encode(p, tok, cases[i].text, strlen(cases[i].text), 0, ids,
+                        32);
+        int ok = n == cases[i].n &&
+                 !memcmp(ids, cases[i].ids, (size_t)n * sizeof *ids);
+        if (!ok) {
+            fprintf(stderr, "    \"%s\": got", cases[i].text);
+            for (long k = 0; k < n; k++) fprintf(stderr, " %d", ids[k]);
+            fprintf(stderr, "\n");
+        }
+        CHECK(ok);
+    }
+    CHECK(encode(p, tok, "a", 1, 1, ids, 32) == 2 && ids[0] == 1);
+    char pc[16];
+    size_t pl;
+    CHECK(p->tokenizer.piece(tok, 3, pc, sizeof pc, &pl) == 0 && pl == 1 &&
+          pc[0] == '!');
+    CHECK(p->tokenizer.piece(tok, 8, pc, sizeof pc, &pl) == 0 && pl == 2 &&
+          !memcmp(pc, " a", 2));
+    p->tokenizer.close(tok);
+    /* add_space_prefix = false */
+    vocab_file(&b, 0, "llama");
+    CHECK(gt_write(path, b.p, b.n) == 0);
+    CHECK(p->tokenizer.open(p->state, path, &tok) == 0);
+    CHECK(encode(p, tok, "ab", 2, 0, ids, 32) == 1 && ids[0] == 7);
+    p->tokenizer.close(tok);
+    /* another tokenizer model: refused, named */
+    vocab_file(&b, 1, "gpt2");
+    CHECK(gt_write(path, b.p, b.n) == 0);
+    cr_host_set_verbosity(-2);
+    CHECK(p->tokenizer.open(p->state, path, &tok) == CRUCIBLE_E_UNSUPPORTED);
+    cr_host_set_verbosity(0);
+    CHECK(test_contains(cr_host_last_error(), "\"gpt2\""));
+    free(b.p);
+    return TEST_PASS;
+}
+
+/* ---- crucible tokenize -----------------------------------------------------------------*/
+TEST(test_gguf_tokenize_cli)
+{
+    NEED_MODELS();
+    NEED_PLUGIN();
+    char *out = NULL;
+    int rc = test_sh(&out, "'%s' tokenize '%s' 'Hello world'", BIN, GG_VOCAB);
+    CHECK_MSG(rc == 0 && !strcmp(out, "1 15043 3186\n"), "exit %d: %s", rc,
+              out);
+    free(out);
+    rc = test_sh(&out, "'%s' tokenize --no-bos '%s' ' Hello World!'", BIN,
+                 GG_VOCAB);
+    CHECK_MSG(rc == 0 && !strcmp(out, "29871 15043 2787 29991\n"),
+              "exit %d: %s", rc, out);
+    free(out);
+    rc = test_sh(&out, "'%s' tokenize '%s' ' this is \xf0\x9f\xa6\x99.cpp' --json",
+                 BIN, GG_VOCAB);
+    CHECK_MSG(rc == 0 &&
+                  test_contains(out, "{\"ids\":[1,29871,445,338,29871,243,162,"
+                                     "169,156,29889,8223],\"pieces\":[\"\","
+                                     "\" \",\" this\",\" is\",\" \",\"<0xF0>\""),
+              "exit %d: %s", rc, out);
+    free(out);
+    rc = test_sh(&out, "printf 'a\\nb' | '%s' tokenize --no-bos '%s' -", BIN,
+                 GG_VOCAB);
+    CHECK_MSG(rc == 0 && !strcmp(out, "263 13 29890\n"), "exit %d: %s", rc,
+              out);
+    free(out);
+    rc = test_sh(&out, "'%s' tokenize --no-bos '%s' -- '-5'", BIN, GG_VOCAB);
+    CHECK_MSG(rc == 0 && out[0] != 0 && !test_contains(out, "usage"),
+              "exit %d: %s", rc, out);
+    free(out);
+    /* errors */
+    rc = test_sh(&out, "'%s' tokenize '%s' x", BIN,
+                 GG_MODELS "/edge-cases/gguf-v2-f32.gguf");
+    CHECK_MSG(rc == 1 && test_contains(out, "no loaded tokenizer reads"),
+              "exit %d: %s", rc, out);
+    free(out);
+    rc = test_sh(&out, "'%s' tokenize '%s' x", BIN,
+                 GG_MODELS "/edge-cases/gguf-unknown-type.gguf");
+    CHECK_MSG(rc == 1 && test_contains(out, "unknown ggml type 43"),
+              "exit %d: %s", rc, out);
+    free(out);
+    rc = test_sh(&out, "'%s' tokenize /nonexistent.gguf x", BIN);
+    CHECK_MSG(rc == 1 && test_contains(out, "no such file"), "exit %d: %s", rc,
+              out);
+    free(out);
+    rc = test_sh(&out, "'%s' tokenize '%s'", BIN, GG_VOCAB);
+    CHECK_MSG(rc == 2 && test_contains(out, "missing TEXT"), "exit %d: %s", rc,
+              out);
+    free(out);
+    rc = test_sh(&out, "'%s' tokenize --bogus", BIN);
+    CHECK_MSG(rc == 2 && test_contains(out, "unknown option"), "exit %d: %s",
+              rc, out);
+    free(out);
+    rc = test_sh(&out, "'%s' tokenize --help", BIN);
+    CHECK_MSG(rc == 0 && test_contains(out, "usage: crucible tokenize"),
+              "exit %d: %s", rc, out);
+    free(out);
+    return TEST_PASS;
+}
