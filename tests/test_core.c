@@ -303,7 +303,7 @@ TEST(test_cli_help_everywhere)
 {
     static const char *const cmds[] = {"", "plugins", "ir", "run", "compile",
                                        "inspect", "extract", "boards",
-                                       "accuracy", "conformance"};
+                                       "accuracy", "conformance", "tokenize"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         char *out = NULL;
         int rc = test_sh(&out, "'%s' %s --help", BIN, cmds[i]);
