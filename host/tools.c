@@ -5,6 +5,7 @@
  */
 #include "loader.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -152,9 +153,25 @@ static void record_version(const char *name, const char *path,
     int code, to;
     if (spawn_capture(path, argv, NULL, NULL, 20.0, &code, &out, &to) == 0 &&
         out.s) {
-        char *nl = strchr(out.s, '\n');
-        if (nl) *nl = 0;
-        t->version = cr_strndup(out.s, strnlen(out.s, 200));
+        /* the first line that says something: has a letter and a digit
+         * (ngspice starts with a row of asterisks) */
+        char *line = out.s, *pick = NULL;
+        while (line && *line && !pick) {
+            char *nl = strchr(line, '\n');
+            size_t n = nl ? (size_t)(nl - line) : strlen(line);
+            int alpha = 0, digit = 0;
+            for (size_t i = 0; i < n; i++) {
+                if (isalpha((unsigned char)line[i])) alpha = 1;
+                if (isdigit((unsigned char)line[i])) digit = 1;
+            }
+            if (alpha && digit) {
+                while (n && (line[0] == '*' || line[0] == ' ')) line++, n--;
+                while (n && (line[n - 1] == '*' || line[n - 1] == ' ' || line[n - 1] == '\r')) n--;
+                pick = cr_strndup(line, n < 200 ? n : 200);
+            }
+            line = nl ? nl + 1 : NULL;
+        }
+        t->version = pick;
     }
     jb_free(&out);
     if (!t->version) t->version = cr_strdup("unknown");
@@ -184,7 +201,11 @@ static int svc_run(const crucible_host *h, const crucible_tool_request *req,
             jb_printf(&out, "%s not found on PATH", name);
         r.status = CRUCIBLE_E_SKIPPED;
     } else {
-        record_version(name, path, req->version_arg);
+        /* default: "--version" for tools found on PATH; a program given by
+         * path (e.g. a binary the plugin just built) is not a tool */
+        record_version(name, path,
+                       req->version_arg ? (req->version_arg[0] ? req->version_arg : NULL)
+                       : strchr(name, '/') ? NULL : "--version");
         double t0 = now_s();
         int code, to;
         double tmo = req->timeout_s > 0 ? req->timeout_s : 600.0;

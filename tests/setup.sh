@@ -8,7 +8,7 @@ BUILD=${1:-build}
 shift || true
 
 PKGS=(build-essential cmake ninja-build pkg-config libarchive-dev libinih-dev
-      protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata)
+      protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata ngspice)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -8,3 +8,4 @@
 #include "list-onnx.h"
 #include "list-kernels.h"
 #include "list-gguf.h"
+#include "list-spice.h"

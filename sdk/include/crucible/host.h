@@ -75,7 +75,10 @@ typedef struct crucible_tool_request {
     const char *cwd;           /* working directory; NULL = current */
     double timeout_s;          /* <= 0: the host default (600 s) */
     const char *debian_package;/* named in the SKIPPED message */
-    const char *version_arg;   /* e.g. "--version"; NULL: do not record */
+    const char *version_arg;   /* argument that prints the tool's version
+                                  for the manifest; NULL = "--version" for
+                                  a tool found on PATH (argv[0] without
+                                  '/'), "" = do not record */
     const char *stdin_path;    /* file fed to stdin; NULL = /dev/null */
 } crucible_tool_request;
 
