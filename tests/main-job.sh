@@ -28,18 +28,23 @@ else
   echo "== onnx frontend not built: digits models skipped"
 fi
 
-echo "== targets: $TARGETS"
+echo "== targets: $(echo $TARGETS)"
 status=0
 for m in "${MODELS[@]}"; do
   name=$(echo "$m" | sed 's#docs/examples/##; s#/model.onnx##; s#\.crir##; s#/#-#g')
   for t in $TARGETS; do
     echo "== compile $m --target $t"
-    if $BIN compile "$m" --target "$t" --samples 8 -o "$OUT/$name.$t.tptpkg"; then
+    log="$OUT/$name.$t.log"
+    if $BIN compile "$m" --target "$t" --samples 8 -o "$OUT/$name.$t.tptpkg" 2>&1 | tee "$log"; then
       $BIN inspect "$OUT/$name.$t.tptpkg" | tail -1
+    elif grep -q "pre-flight failed" "$log"; then
+      # the target said in pre-flight that it cannot build this model (not a
+      # failure of the job: e.g. the analog target takes dense layers only)
+      echo "   not built: $t refuses this model in pre-flight (reasons above)"
     else
       status=1
     fi
   done
 done
-[ $status = 0 ] && echo "== main job: every example compiled, verified and packaged for every target (see $OUT)"
+[ $status = 0 ] && echo "== main job: every example compiled, verified and packaged for every target that accepts it (see $OUT)"
 exit $status
