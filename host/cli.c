@@ -300,6 +300,7 @@ static const char *const MAIN_HELP =
     "  accuracy MODEL     top-1 accuracy of a model on a test split\n"
     "  conformance DIR..  run ONNX backend-test cases against the interpreter\n"
     "  tokenize MODEL     encode text with the model's own vocabulary\n"
+    "  generate MODEL     generate text with a language model (interpreter)\n"
     "\n"
     "Global options:\n"
     "  --plugin-dir DIR   search DIR for plugins first (repeatable)\n"
@@ -323,6 +324,7 @@ int cmd_boards(cli *c, int argc, char **argv);
 int cmd_accuracy(cli *c, int argc, char **argv);
 int cmd_conformance(cli *c, int argc, char **argv);
 int cmd_tokenize(cli *c, int argc, char **argv);
+int cmd_generate(cli *c, int argc, char **argv);
 
 int is_help(const char *a)
 {
@@ -934,6 +936,7 @@ int cli_main(int argc, char **argv)
     else if (!strcmp(cmd, "accuracy")) rc = cmd_accuracy(&c, sub_argc, sub_argv);
     else if (!strcmp(cmd, "conformance")) rc = cmd_conformance(&c, sub_argc, sub_argv);
     else if (!strcmp(cmd, "tokenize")) rc = cmd_tokenize(&c, sub_argc, sub_argv);
+    else if (!strcmp(cmd, "generate")) rc = cmd_generate(&c, sub_argc, sub_argv);
     else if (!strcmp(cmd, "help")) {
         fputs(MAIN_HELP, stdout);
         rc = 0;

@@ -2,7 +2,8 @@
  * data movement, cast, quantize / dequantize / requantize. The
  * neural-network kernels (dense, matmul, conv, pooling, softmax,
  * reductions; the integer forms of dense, matmul, conv2d) are in
- * interp_nn.c.
+ * interp_nn.c, the language-model ops (rms_norm, rope, silu, kv_write,
+ * attention) in interp_llm.c.
  *
  * Semantics, including the exact float evaluation order that targets must
  * reproduce to be bit-exact, are in docs/ir-ops.md. Arithmetic is single
@@ -730,6 +731,9 @@ int interp_exec_node(const cr_graph *g, const cr_node *n,
         return exec_dequantize(g, n, x, out, err, errlen);
     case CRUCIBLE_OP_REQUANTIZE:
         return exec_requantize(g, n, x, out, err, errlen);
+    case CRUCIBLE_OP_RMS_NORM: case CRUCIBLE_OP_ROPE: case CRUCIBLE_OP_SILU:
+    case CRUCIBLE_OP_KV_WRITE: case CRUCIBLE_OP_ATTENTION:
+        return interp_exec_llm(g, n, in, out, err, errlen);
     case CRUCIBLE_OP_DENSE: case CRUCIBLE_OP_MATMUL: case CRUCIBLE_OP_CONV2D:
         if (x && (x->dtype == CRUCIBLE_DT_U8 || x->dtype == CRUCIBLE_DT_I8))
             return interp_exec_int_nn(g, n, in, out, err, errlen);

@@ -72,6 +72,25 @@ int interp_exec_int_nn(const cr_graph *g, const cr_node *n,
                        const cr_array *const *in, cr_array *out, char *err,
                        size_t errlen);
 
+/* Language-model kernels in interp_llm.c (rms_norm, rope, silu,
+ * kv_write, attention), called by interp_exec_node. */
+int interp_exec_llm(const cr_graph *g, const cr_node *n,
+                    const cr_array *const *in, cr_array *out, char *err,
+                    size_t errlen);
+
+/* rope attributes, validated against the head size (interp_shape.c). */
+typedef struct interp_rope_params {
+    int64_t n_rot;    /* rotated dims per head: even, 2..head_dim */
+    float freq_base;  /* theta base (rope_freq_base) */
+    float freq_scale; /* position multiplier (linear scaling: 1/factor) */
+    int neox;         /* 0: pairs (2i, 2i+1); 1: pairs (i, i + n_rot/2) */
+} interp_rope_params;
+int interp_rope_params_get(const cr_node *n, int64_t head_dim,
+                           interp_rope_params *p, char *err, size_t errlen);
+/* attention's scale: attribute scale, else 1.0f / sqrtf((float)head_dim). */
+int interp_attention_scale_get(const cr_node *n, int64_t head_dim,
+                               float *scale, char *err, size_t errlen);
+
 /* Quantisation parameters of tensor t (holding value v): present and
  * consistent with v's shape, else an error naming t. */
 int interp_quant_check(const cr_node *n, const cr_tensor *t,

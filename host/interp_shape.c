@@ -3,6 +3,7 @@
  * The rules are documented per op in docs/ir-ops.md. */
 #include "interp.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -568,6 +569,183 @@ static int infer_reduce(const cr_node *n, const cr_array *x, cr_array *o,
     return CRUCIBLE_OK;
 }
 
+/* ---- language-model ops (docs/ir-ops.md, "Language-model ops") ---- */
+
+/* A float attribute: absent -> dflt; present: a finite number. */
+static int get_float(const cr_node *n, const char *name, double dflt,
+                     double *dst, char *err, size_t errlen)
+{
+    const cr_attr *a = ir_attr(n, name);
+    if (!a) {
+        *dst = dflt;
+        return CRUCIBLE_OK;
+    }
+    if (a->type != CRUCIBLE_ATTR_FLOAT && a->type != CRUCIBLE_ATTR_INT)
+        return NERR("attribute %s must be a number", name);
+    *dst = a->type == CRUCIBLE_ATTR_FLOAT ? a->f : (double)a->i;
+    if (!(*dst == *dst) || *dst > 3.0e38 || *dst < -3.0e38)
+        return NERR("attribute %s must be a finite f32 number", name);
+    return CRUCIBLE_OK;
+}
+
+static int is_index_dtype(int32_t dt)
+{
+    return dt == CRUCIBLE_DT_I32 || dt == CRUCIBLE_DT_I64;
+}
+
+int interp_rope_params_get(const cr_node *n, int64_t head_dim,
+                           interp_rope_params *p, char *err, size_t errlen)
+{
+    int rc;
+    double base, scale;
+    if ((rc = get_int(n, "n_rot", head_dim, 2, head_dim, &p->n_rot, err,
+                      errlen)))
+        return rc;
+    if (p->n_rot % 2)
+        return NERR("attribute n_rot = %lld must be even", (long long)p->n_rot);
+    if ((rc = get_float(n, "freq_base", 10000.0, &base, err, errlen)) ||
+        (rc = get_float(n, "freq_scale", 1.0, &scale, err, errlen)))
+        return rc;
+    if (!(base > 0.0) || !(scale > 0.0))
+        return NERR("attributes freq_base and freq_scale must be positive");
+    p->freq_base = (float)base;
+    p->freq_scale = (float)scale;
+    const cr_attr *m = ir_attr(n, "mode");
+    if (!m) {
+        p->neox = 0;
+    } else if (m->type == CRUCIBLE_ATTR_STRING && !strcmp(m->s, "normal")) {
+        p->neox = 0;
+    } else if (m->type == CRUCIBLE_ATTR_STRING && !strcmp(m->s, "neox")) {
+        p->neox = 1;
+    } else {
+        return NERR("attribute mode must be \"normal\" or \"neox\"");
+    }
+    return CRUCIBLE_OK;
+}
+
+int interp_attention_scale_get(const cr_node *n, int64_t head_dim,
+                               float *scale, char *err, size_t errlen)
+{
+    double s;
+    int rc = get_float(n, "scale", -1.0, &s, err, errlen);
+    if (rc) return rc;
+    if (!ir_attr(n, "scale"))
+        *scale = 1.0f / sqrtf((float)head_dim);
+    else
+        *scale = (float)s;
+    return CRUCIBLE_OK;
+}
+
+static int infer_llm(const cr_node *n, const cr_array *const *in,
+                     cr_array *o, char *err, size_t errlen)
+{
+    int rc;
+    const cr_array *x = n->n_inputs ? in[0] : NULL;
+    char s1[200], s2[200];
+    switch (n->op) {
+    case CRUCIBLE_OP_SILU:
+        if ((rc = need_inputs(n, in, 1, 1, 1, err, errlen))) return rc;
+        break;
+    case CRUCIBLE_OP_RMS_NORM: {
+        if ((rc = need_inputs(n, in, 1, 2, 1, err, errlen))) return rc;
+        if (x->rank < 1) return NERR("input must have rank >= 1");
+        const cr_array *w = n->n_inputs > 1 ? in[1] : NULL;
+        int64_t D = x->dims[x->rank - 1];
+        if (w && (w->rank != 1 || w->dims[0] != D))
+            return NERR("weight must have shape [%lld] (the last axis of the "
+                        "input)",
+                        (long long)D);
+        double eps;
+        if ((rc = get_float(n, "eps", 1e-5, &eps, err, errlen))) return rc;
+        if (eps < 0.0) return NERR("attribute eps must not be negative");
+        break;
+    }
+    case CRUCIBLE_OP_ROPE: {
+        if ((rc = need_inputs(n, in, 2, 2, 2, err, errlen))) return rc;
+        if (x->rank < 2)
+            return NERR("input must be [.., heads, head_dim] (rank >= 2), has "
+                        "rank %d",
+                        (int)x->rank);
+        const cr_array *p = in[1];
+        if (!is_index_dtype(p->dtype))
+            return NERR("positions must be i32 or i64, not %s",
+                        ir_dtype_name(p->dtype));
+        uint64_t rows = 1;
+        for (int32_t i = 0; i < x->rank - 2; i++) rows *= (uint64_t)x->dims[i];
+        if (numel_of(p) != rows)
+            return NERR("%llu positions for %llu rows of heads (the input's "
+                        "dims before the last two)",
+                        (unsigned long long)numel_of(p),
+                        (unsigned long long)rows);
+        interp_rope_params rp;
+        if ((rc = interp_rope_params_get(n, x->dims[x->rank - 1], &rp, err,
+                                         errlen)))
+            return rc;
+        break;
+    }
+    case CRUCIBLE_OP_KV_WRITE: {
+        if ((rc = need_inputs(n, in, 3, 3, 3, err, errlen))) return rc;
+        const cr_array *v = in[1], *p = in[2];
+        if (x->rank < 1) return NERR("the cache must have rank >= 1");
+        int bad = v->rank != x->rank || v->dtype != x->dtype;
+        for (int32_t i = 1; !bad && i < x->rank; i++)
+            if (v->dims[i] != x->dims[i]) bad = 1;
+        if (bad) {
+            fmt_shape(s1, sizeof s1, x->rank, x->dims);
+            fmt_shape(s2, sizeof s2, v->rank, v->dims);
+            return NERR("values %s %s do not fit the rows of cache %s %s", s2,
+                        ir_dtype_name(v->dtype), s1, ir_dtype_name(x->dtype));
+        }
+        if (!is_index_dtype(p->dtype))
+            return NERR("positions must be i32 or i64, not %s",
+                        ir_dtype_name(p->dtype));
+        if (numel_of(p) != (uint64_t)v->dims[0])
+            return NERR("%llu positions for %lld rows of values",
+                        (unsigned long long)numel_of(p),
+                        (long long)v->dims[0]);
+        break;
+    }
+    case CRUCIBLE_OP_ATTENTION: {
+        if ((rc = need_inputs(n, in, 4, 4, 4, err, errlen))) return rc;
+        const cr_array *k = in[1], *v = in[2], *p = in[3];
+        if (x->rank != 3 || k->rank != 3 || v->rank != 3)
+            return NERR("q, k and v must be [T, H, D], [S, Hkv, D] and "
+                        "[S, Hkv, Dv] (rank 3)");
+        if (k->dims[2] != x->dims[2] || v->dims[0] != k->dims[0] ||
+            v->dims[1] != k->dims[1] || x->dims[1] % k->dims[1]) {
+            fmt_shape(s1, sizeof s1, 3, x->dims);
+            fmt_shape(s2, sizeof s2, 3, k->dims);
+            char s3[200];
+            fmt_shape(s3, sizeof s3, 3, v->dims);
+            return NERR("q %s, k %s, v %s: need equal head_dim for q and k, "
+                        "equal [S, Hkv] for k and v, and H a multiple of Hkv",
+                        s1, s2, s3);
+        }
+        if (!is_index_dtype(p->dtype))
+            return NERR("positions must be i32 or i64, not %s",
+                        ir_dtype_name(p->dtype));
+        if (numel_of(p) != (uint64_t)x->dims[0])
+            return NERR("%llu positions for %lld queries",
+                        (unsigned long long)numel_of(p),
+                        (long long)x->dims[0]);
+        float sc;
+        if ((rc = interp_attention_scale_get(n, x->dims[2], &sc, err,
+                                             errlen)))
+            return rc;
+        o->rank = 3;
+        o->dims[0] = x->dims[0];
+        o->dims[1] = x->dims[1];
+        o->dims[2] = v->dims[2];
+        return CRUCIBLE_OK;
+    }
+    default:
+        return NERR("not a language-model op");
+    }
+    o->rank = x->rank;
+    memcpy(o->dims, x->dims, sizeof o->dims);
+    return CRUCIBLE_OK;
+}
+
 /* An 8-bit integer operand: dense / matmul / conv2d then accumulate in
  * i32 (the output dtype when it is not declared). */
 static int int_operand(const cr_array *x)
@@ -867,6 +1045,11 @@ int interp_infer_node(const cr_node *n, const cr_array *const *in,
         o->rank = x->rank;
         memcpy(o->dims, x->dims, sizeof o->dims);
         dtype = CRUCIBLE_DT_F32;
+        break;
+    case CRUCIBLE_OP_RMS_NORM: case CRUCIBLE_OP_ROPE: case CRUCIBLE_OP_SILU:
+    case CRUCIBLE_OP_KV_WRITE: case CRUCIBLE_OP_ATTENTION:
+        if ((rc = infer_llm(n, in, o, err, errlen))) return rc;
+        if (n->op == CRUCIBLE_OP_KV_WRITE) dtype = x->dtype;
         break;
     default:
         return interp_node_err(err, errlen, n, CRUCIBLE_E_UNSUPPORTED,

@@ -5,7 +5,10 @@
  * truncations and seeded byte flips; dequantisation against vectors
  * computed independently by tests/data/gguf/gen_blocks.py; the frontend's
  * metadata summary of stories260K; the llama SentencePiece tokenizer
- * against llama.cpp's test vectors; `crucible tokenize`.
+ * against llama.cpp's test vectors; `crucible tokenize`; the llama
+ * architecture template (graph, cost figures, crafted variants and
+ * errors); `crucible generate` on stories260K, and its agreement with an
+ * independent numpy forward pass (tests/data/gguf/llama_ref.py).
  *
  * The reader is compiled into this file (it has no host dependencies);
  * the frontend and tokenizer are tested through the built plugin, loaded
@@ -20,11 +23,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "interp.h"
 #include "ir.h"
+#include "json.h"
 #include "loader.h"
 #include "runner.h"
+#include "tensorio.h"
 
 #include "../plugins/gguf/gguf_read.c"
 #include "../plugins/gguf/gguf_quant.c"
@@ -390,22 +396,20 @@ TEST(test_gguf_stories_summary)
     snprintf(pbuf, sizeof pbuf, "%llu", (unsigned long long)params);
     CHECK(gmeta(g, "parameters") && !strcmp(gmeta(g, "parameters"), pbuf));
     CHECK(test_contains(gmeta(g, "tensor_bytes.F32"), "in 48 tensors"));
-    /* the body: one unsupported node naming the pending template */
-    CHECK(g->n_nodes == 1 && g->nodes[0].op == CRUCIBLE_OP_UNSUPPORTED);
-    CHECK(!strcmp(ir_attr_s(&g->nodes[0], "source_op", ""), "gguf:llama"));
-    CHECK(test_contains(ir_attr_s(&g->nodes[0], "reason", ""),
-                        "llama architecture template"));
-    CHECK(g->n_inputs == 1 && g->n_outputs == 1);
+    /* the body: the llama template (test_gguf_llama_graph has details) */
+    CHECK(g->n_inputs == 2 + 2 * 5 && g->n_outputs == 1 + 2 * 5);
     const cr_tensor *lg = &g->tensors[g->outputs[0]];
     CHECK(lg->rank == 2 && lg->dims[1] == 512 && lg->dtype == CRUCIBLE_DT_F32);
     ir_free(g);
 
     char *out = NULL;
-    rc = test_sh(&out, "'%s' ir '%s'", BIN, GG_STORIES);
-    CHECK_MSG(rc == 1 && test_contains(out, "meta architecture \"llama\"") &&
+    const char *td = test_tmpdir();
+    rc = test_sh(&out, "'%s' ir '%s' > '%s/st.ir' && grep -v '^tensor .* = ' "
+                 "'%s/st.ir'", BIN, GG_STORIES, td, td);
+    CHECK_MSG(rc == 0 && test_contains(out, "meta architecture \"llama\"") &&
                   test_contains(out, "meta block_count \"5\"") &&
-                  test_contains(out, "op gguf:llama") &&
-                  test_contains(out, "llama architecture template"),
+                  test_contains(out, "meta cost.parameters \"292800\"") &&
+                  test_contains(out, "inputs (token, pos, cache.k.0,"),
               "exit %d: %s", rc, out);
     free(out);
     return TEST_PASS;
@@ -1400,5 +1404,628 @@ TEST(test_gguf_tokenize_cli)
     CHECK_MSG(rc == 0 && test_contains(out, "usage: crucible tokenize"),
               "exit %d: %s", rc, out);
     free(out);
+    return TEST_PASS;
+}
+
+/* ---- the llama template --------------------------------------------------------------*/
+static void gb_kv_f32(gbuf *b, const char *k, float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    gb_str(b, k);
+    gb_u32(b, GGUF_T_F32);
+    gb_u32(b, u);
+}
+
+enum {
+    TL_TIED = 1,       /* no output.weight */
+    TL_Q8 = 2,         /* ffn_up in Q8_0 */
+    TL_BAD_SHAPE = 4,  /* attn_k with the wrong row count */
+    TL_MISSING = 8,    /* no blk.1.ffn_down */
+    TL_EXTRA = 16,     /* a tensor the template does not use */
+    TL_MOE = 32,       /* llama.expert_count */
+    TL_YARN = 64,      /* rope.scaling.type yarn */
+    TL_NO_EPS = 128    /* no layer_norm_rms_epsilon */
+};
+
+/* A tiny llama: E 32, 4 heads over 2 kv heads (head 8), FFN 40, 2 layers,
+ * vocabulary 10 (no tokenizer), trained context 16. */
+static void tiny_llama(gbuf *b, unsigned flags)
+{
+    enum { E = 32, F = 40, V = 10, KV = 16, L = 2 };
+    struct {
+        char name[48];
+        uint64_t ne0, ne1;
+        uint32_t type;
+    } t[32];
+    size_t nt = 0;
+#define ADD(nm, a, bb, ty)                                                    \
+    do {                                                                      \
+        snprintf(t[nt].name, sizeof t[nt].name, "%s", nm);                    \
+        t[nt].ne0 = (a);                                                      \
+        t[nt].ne1 = (bb);                                                     \
+        t[nt].type = (ty);                                                    \
+        nt++;                                                                 \
+    } while (0)
+    ADD("token_embd.weight", E, V, GGML_T_F32);
+    ADD("output_norm.weight", E, 0, GGML_T_F32);
+    if (!(flags & TL_TIED)) ADD("output.weight", E, V, GGML_T_F32);
+    for (int l = 0; l < L; l++) {
+        char nm[48];
+#define LADD(s, a, bb, ty)                                                    \
+    do {                                                                      \
+        snprintf(nm, sizeof nm, "blk.%d." s ".weight", l);                    \
+        ADD(nm, a, bb, ty);                                                   \
+    } while (0)
+        LADD("attn_norm", E, 0, GGML_T_F32);
+        LADD("attn_q", E, E, GGML_T_F32);
+        LADD("attn_k", E, (flags & TL_BAD_SHAPE) ? 24 : KV, GGML_T_F32);
+        LADD("attn_v", E, KV, GGML_T_F32);
+        LADD("attn_output", E, E, GGML_T_F32);
+        LADD("ffn_norm", E, 0, GGML_T_F32);
+        LADD("ffn_gate", E, F, GGML_T_F32);
+        LADD("ffn_up", E, F, (flags & TL_Q8) ? GGML_T_Q8_0 : GGML_T_F32);
+        if (!(l == 1 && (flags & TL_MISSING))) LADD("ffn_down", F, E, GGML_T_F32);
+#undef LADD
+    }
+    if (flags & TL_EXTRA) ADD("rope_freqs.weight", 4, 0, GGML_T_F32);
+#undef ADD
+    uint64_t nkv = 10 + !!(flags & TL_MOE) + !!(flags & TL_YARN) -
+                   !!(flags & TL_NO_EPS);
+    gb_header(b, 3, nt, nkv);
+    gb_kv_str(b, "general.architecture", "llama");
+    gb_kv_u32(b, "llama.context_length", 16);
+    gb_kv_u32(b, "llama.embedding_length", E);
+    gb_kv_u32(b, "llama.block_count", L);
+    gb_kv_u32(b, "llama.feed_forward_length", F);
+    gb_kv_u32(b, "llama.attention.head_count", 4);
+    gb_kv_u32(b, "llama.attention.head_count_kv", 2);
+    if (!(flags & TL_NO_EPS))
+        gb_kv_f32(b, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    gb_kv_f32(b, "llama.rope.freq_base", 10000.0f);
+    gb_kv_u32(b, "llama.rope.dimension_count", 8);
+    if (flags & TL_MOE) gb_kv_u32(b, "llama.expert_count", 8);
+    if (flags & TL_YARN) gb_kv_str(b, "llama.rope.scaling.type", "yarn");
+    uint64_t off = 0, offs[32];
+    for (size_t i = 0; i < nt; i++) {
+        uint64_t n = t[i].ne0 * (t[i].ne1 ? t[i].ne1 : 1);
+        uint64_t bytes = t[i].type == GGML_T_Q8_0 ? n / 32 * 34 : n * 4;
+        offs[i] = off;
+        uint64_t dims[2] = {t[i].ne0, t[i].ne1};
+        gb_tensor(b, t[i].name, t[i].ne1 ? 2 : 1, dims, t[i].type, off);
+        off += (bytes + 31) / 32 * 32;
+    }
+    gb_pad(b, 32);
+    size_t base = b->n;
+    for (size_t i = 0; i < nt; i++) {
+        while (b->n < base + offs[i]) gb_u8(b, 0);
+        uint64_t n = t[i].ne0 * (t[i].ne1 ? t[i].ne1 : 1);
+        if (t[i].type == GGML_T_Q8_0) {
+            for (uint64_t blk = 0; blk < n / 32; blk++) {
+                gb_u8(b, 0x00); /* f16 0x2000 = 2^-7 */
+                gb_u8(b, 0x20);
+                for (int j = 0; j < 32; j++)
+                    gb_u8(b, (uint8_t)(int8_t)((int)((blk * 7 + (uint64_t)j * 5) % 31) - 15));
+            }
+            continue;
+        }
+        int norm = strstr(t[i].name, "norm") != NULL;
+        for (uint64_t j = 0; j < n; j++) {
+            float v = norm ? 1.0f + 0.01f * (float)(j % 5)
+                           : 0.2f * sinf(0.37f * (float)j + (float)i);
+            uint32_t u;
+            memcpy(&u, &v, 4);
+            gb_u32(b, u);
+        }
+    }
+}
+
+static const cr_tensor *gtensor(const cr_graph *g, const char *name)
+{
+    int32_t i = ir_find_tensor(g, name);
+    return i >= 0 ? &g->tensors[i] : NULL;
+}
+
+/* One decode step of a llama graph: token at pos with all-zero caches.
+ * Returns the interp status; outs gets g->n_outputs arrays. */
+static int llama_step(const cr_graph *g, int32_t token, int32_t pos,
+                      cr_array *outs, char *err, size_t errlen)
+{
+    cr_array *in = calloc(g->n_inputs, sizeof *in);
+    if (!in) return CRUCIBLE_E_NOMEM;
+    for (size_t i = 0; i < g->n_inputs; i++) {
+        const cr_tensor *t = &g->tensors[g->inputs[i]];
+        in[i].dtype = t->dtype;
+        in[i].rank = t->rank;
+        memcpy(in[i].dims, t->dims, sizeof in[i].dims);
+        in[i].bytes = (size_t)ir_numel(t) * 4;
+        in[i].data = calloc(1, in[i].bytes);
+        if (!strcmp(t->name, "token")) memcpy(in[i].data, &token, 4);
+        if (!strcmp(t->name, "pos")) memcpy(in[i].data, &pos, 4);
+    }
+    int rc = interp_run(g, in, g->n_inputs, outs, err, errlen);
+    for (size_t i = 0; i < g->n_inputs; i++) free(in[i].data);
+    free(in);
+    return rc;
+}
+
+static size_t count_op(const cr_graph *g, int32_t op)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < g->n_nodes; i++) n += g->nodes[i].op == op;
+    return n;
+}
+
+TEST(test_gguf_llama_graph)
+{
+    NEED_MODELS();
+    NEED_PLUGIN();
+    char err[1024];
+    int st;
+    cr_graph *g = gt_load_graph(GG_STORIES, &st, err, sizeof err);
+    CHECK_MSG(g != NULL, "%s", err);
+    /* per layer: 2 rms_norm, 7 dense, 2 rope, 2 kv_write, 1 attention,
+     * 1 silu, 1 mul, 2 add, 4 reshape; plus gather, final norm, head */
+    CHECK(count_op(g, CRUCIBLE_OP_GATHER) == 1);
+    CHECK(count_op(g, CRUCIBLE_OP_RMS_NORM) == 11);
+    CHECK(count_op(g, CRUCIBLE_OP_DENSE) == 36);
+    CHECK(count_op(g, CRUCIBLE_OP_ROPE) == 10);
+    CHECK(count_op(g, CRUCIBLE_OP_KV_WRITE) == 10);
+    CHECK(count_op(g, CRUCIBLE_OP_ATTENTION) == 5);
+    CHECK(count_op(g, CRUCIBLE_OP_SILU) == 5);
+    CHECK(count_op(g, CRUCIBLE_OP_UNSUPPORTED) == 0);
+    /* the interface */
+    CHECK(!strcmp(g->tensors[g->inputs[0]].name, "token") &&
+          !strcmp(g->tensors[g->inputs[1]].name, "pos") &&
+          !strcmp(g->tensors[g->inputs[2]].name, "cache.k.0") &&
+          !strcmp(g->tensors[g->inputs[3]].name, "cache.v.0"));
+    CHECK(!strcmp(g->tensors[g->outputs[0]].name, "logits") &&
+          !strcmp(g->tensors[g->outputs[1]].name, "cache.k.0.next"));
+    const cr_tensor *kc = gtensor(g, "cache.k.4");
+    CHECK(kc && kc->rank == 3 && kc->dims[0] == 256 && kc->dims[1] == 4 &&
+          kc->dims[2] == 8);
+    /* weights: GGUF ne [in, out] is the IR's dense [out, in] */
+    const cr_tensor *wk = gtensor(g, "blk.0.attn_k.weight");
+    CHECK(wk && wk->rank == 2 && wk->dims[0] == 32 && wk->dims[1] == 64 &&
+          (wk->flags & CRUCIBLE_TENSOR_CONST));
+    const cr_tensor *ff = gtensor(g, "blk.0.ffn_down.weight");
+    CHECK(ff && ff->dims[0] == 64 && ff->dims[1] == 172);
+    /* rope attributes from the file */
+    int seen = 0;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const cr_node *n = &g->nodes[i];
+        if (n->op != CRUCIBLE_OP_ROPE) continue;
+        seen++;
+        CHECK(ir_attr_i(n, "n_rot", 0) == 8 &&
+              ir_attr_f(n, "freq_base", 0) == 10000.0 &&
+              !strcmp(ir_attr_s(n, "mode", ""), "normal"));
+    }
+    CHECK(seen == 10);
+    /* cost figures (docs/gguf.md): per layer 64*64*2 + 64*4*16 + 3*64*172
+     * = 45312 MACs, x5 + the head 512*64 */
+    static const char *const want[][2] = {
+        {"cost.parameters", "292800"},
+        {"cost.macs_per_token", "259328 + 640 per attended position"},
+        {"context_used", "256"}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const char *v = gmeta(g, want[i][0]);
+        CHECK_MSG(v && !strcmp(v, want[i][1]), "meta %s = %s, want %s",
+                  want[i][0], v ? v : "(absent)", want[i][1]);
+    }
+    CHECK(test_contains(gmeta(g, "cost.kv_cache_bytes_per_token"), "1280 ("));
+    CHECK(test_contains(gmeta(g, "cost.kv_cache_bytes"), "327680 ("));
+    CHECK(test_contains(gmeta(g, "cost.weight_bytes.F32"), "1171200 ("));
+    /* one step: BOS at position 0 */
+    cr_array *outs = calloc(g->n_outputs, sizeof *outs);
+    CHECK(outs);
+    int rc = llama_step(g, 1, 0, outs, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    const float *lg = outs[0].data;
+    int finite = 1;
+    for (int i = 0; i < 512; i++) finite &= isfinite(lg[i]) != 0;
+    CHECK(finite);
+    /* the cache rows: position 0 written, the others still zero */
+    const float *k0 = outs[1].data;
+    float r0 = 0, rest = 0;
+    for (int i = 0; i < 32; i++) r0 += fabsf(k0[i]);
+    for (int i = 32; i < 256 * 32; i++) rest += fabsf(k0[i]);
+    CHECK(r0 > 0 && rest == 0);
+    for (size_t i = 0; i < g->n_outputs; i++) tio_free(&outs[i]);
+    free(outs);
+    ir_free(g);
+    /* a smaller context through the environment */
+    setenv("CRUCIBLE_GGUF_CTX", "8", 1);
+    g = gt_load_graph(GG_STORIES, &st, err, sizeof err);
+    unsetenv("CRUCIBLE_GGUF_CTX");
+    CHECK_MSG(g != NULL, "%s", err);
+    CHECK(gtensor(g, "cache.v.2")->dims[0] == 8);
+    ir_free(g);
+    return TEST_PASS;
+}
+
+/* The tiny crafted llama: variants that build, and errors. */
+TEST(test_gguf_llama_crafted)
+{
+    NEED_PLUGIN();
+    const char *d = test_tmpdir();
+    char path[4096], err[1024];
+    gbuf b = {0};
+    int st;
+    static const unsigned good[] = {0, TL_TIED, TL_Q8};
+    for (size_t k = 0; k < sizeof good / sizeof good[0]; k++) {
+        snprintf(path, sizeof path, "%s/tiny%u.gguf", d, good[k]);
+        tiny_llama(&b, good[k]);
+        CHECK(gt_write(path, b.p, b.n) == 0);
+        cr_graph *g = gt_load_graph(path, &st, err, sizeof err);
+        CHECK_MSG(g != NULL, "variant %u: %s", good[k], err);
+        CHECK(gtensor(g, "cache.k.1")->dims[0] == 16); /* min(16, 256) */
+        CHECK(gtensor(g, "logits")->dims[1] == 10);
+        CHECK((ir_find_tensor(g, "output.weight") >= 0) == !(good[k] & TL_TIED));
+        cr_array outs[5];
+        int rc = llama_step(g, 3, 0, outs, err, sizeof err);
+        CHECK_MSG(rc == 0, "variant %u: %s", good[k], err);
+        for (int i = 0; i < 10; i++) CHECK(isfinite(((float *)outs[0].data)[i]));
+        for (int i = 0; i < 5; i++) tio_free(&outs[i]);
+        ir_free(g);
+    }
+    static const struct {
+        unsigned flags;
+        const char *msg;
+    } bad[] = {
+        {TL_BAD_SHAPE, "tensor blk.0.attn_k.weight has ne [32, 24, 1, 1]; the "
+                       "hyper-parameters make it [32, 16]"},
+        {TL_MISSING, "tensor blk.1.ffn_down.weight is missing"},
+        {TL_EXTRA, "tensor rope_freqs.weight is not part of the llama template"},
+        {TL_MOE, "mixture-of-experts"},
+        {TL_YARN, "only none and linear rope scaling"},
+        {TL_NO_EPS, "needs llama.attention.layer_norm_rms_epsilon"},
+    };
+    cr_host_set_verbosity(-2);
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        snprintf(path, sizeof path, "%s/bad%u.gguf", d, bad[k].flags);
+        tiny_llama(&b, bad[k].flags);
+        CHECK(gt_write(path, b.p, b.n) == 0);
+        cr_graph *g = gt_load_graph(path, &st, err, sizeof err);
+        CHECK_MSG(!g && st == CRUCIBLE_E_FORMAT && test_contains(err, bad[k].msg),
+                  "variant %u: status %d, %s", bad[k].flags, st, err);
+    }
+    /* a bad context setting */
+    snprintf(path, sizeof path, "%s/tiny0.gguf", d);
+    setenv("CRUCIBLE_GGUF_CTX", "12x", 1);
+    cr_graph *g = gt_load_graph(path, &st, err, sizeof err);
+    unsetenv("CRUCIBLE_GGUF_CTX");
+    CHECK_MSG(!g && test_contains(err, "CRUCIBLE_GGUF_CTX=12x"), "%s", err);
+    /* beyond the weight limit: an "unsupported" body with the numbers */
+    setenv("CRUCIBLE_GGUF_MAX_WEIGHT_BYTES", "1000", 1);
+    g = gt_load_graph(path, &st, err, sizeof err);
+    unsetenv("CRUCIBLE_GGUF_MAX_WEIGHT_BYTES");
+    CHECK_MSG(g != NULL, "%s", err);
+    CHECK(count_op(g, CRUCIBLE_OP_UNSUPPORTED) == 1 &&
+          test_contains(ir_attr_s(&g->nodes[0], "reason", ""),
+                        "dequantised to f32 would take"));
+    CHECK(gmeta(g, "cost.parameters") != NULL);
+    ir_free(g);
+    cr_host_set_verbosity(0);
+    free(b.p);
+    /* the CLI names the problem */
+    char *out = NULL;
+    snprintf(path, sizeof path, "%s/bad%u.gguf", d, (unsigned)TL_MISSING);
+    int rc = test_sh(&out, "'%s' ir '%s'", BIN, path);
+    CHECK_MSG(rc == 1 && test_contains(out, "blk.1.ffn_down.weight is missing"),
+              "exit %d: %s", rc, out);
+    free(out);
+
+    /* byte-flipped stories260K metadata through the template: errors or a
+     * graph, never a crash */
+    if (!have_models()) return TEST_PASS;
+    size_t n;
+    uint8_t *orig = gt_read(GG_STORIES, &n);
+    uint8_t *buf = malloc(n);
+    CHECK(orig && buf);
+    uint64_t seed = 0x13198a2e03707344ull;
+    int built = 0, refused = 0;
+    snprintf(path, sizeof path, "%s/flip.gguf", d);
+    cr_host_set_verbosity(-2);
+    for (int it = 0; it < 120; it++) {
+        memcpy(buf, orig, n);
+        int flips = 1 + (int)(gt_xorshift(&seed) % 3);
+        for (int fl = 0; fl < flips; fl++) {
+            /* the metadata and tensor infos: the first 8 KiB minus the
+             * vocabulary's middle */
+            size_t at = (size_t)(gt_xorshift(&seed) % 8192);
+            if (at > 600 && at < 6000) at = 6000 + at % 2000;
+            buf[at] = (uint8_t)gt_xorshift(&seed);
+        }
+        CHECK(gt_write(path, buf, n) == 0);
+        g = gt_load_graph(path, &st, err, sizeof err);
+        if (g) built++;
+        else refused++;
+        ir_free(g);
+    }
+    cr_host_set_verbosity(0);
+    free(buf);
+    free(orig);
+    fprintf(stderr, "    flipped stories260K: %d graphs, %d refused\n", built,
+            refused);
+    return TEST_PASS;
+}
+
+static long long meta_num(const cr_graph *g, const char *key)
+{
+    const char *v = gmeta(g, key);
+    return v ? strtoll(v, NULL, 10) : -1;
+}
+
+/* Cost figures from the hyper-parameters alone (files without tensors). */
+TEST(test_gguf_llama_cost)
+{
+    NEED_PLUGIN();
+    const char *d = test_tmpdir();
+    char path[4096], err[1024];
+    int st;
+    /* TinyLlama-1.1B: E 2048, 22 layers, FFN 5632, 32 heads over 4,
+     * vocabulary 32000 */
+    gbuf b = {0};
+    gb_header(&b, 3, 0, 10);
+    gb_kv_str(&b, "general.architecture", "llama");
+    gb_kv_u32(&b, "llama.context_length", 2048);
+    gb_kv_u32(&b, "llama.embedding_length", 2048);
+    gb_kv_u32(&b, "llama.block_count", 22);
+    gb_kv_u32(&b, "llama.feed_forward_length", 5632);
+    gb_kv_u32(&b, "llama.attention.head_count", 32);
+    gb_kv_u32(&b, "llama.attention.head_count_kv", 4);
+    gb_kv_f32(&b, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    gb_kv_u32(&b, "llama.rope.dimension_count", 64);
+    gb_kv_u32(&b, "llama.vocab_size", 32000);
+    snprintf(path, sizeof path, "%s/tinyllama-hparams.gguf", d);
+    CHECK(gt_write(path, b.p, b.n) == 0);
+    free(b.p);
+    cr_graph *g = gt_load_graph(path, &st, err, sizeof err);
+    CHECK_MSG(g != NULL, "%s", err);
+    CHECK(count_op(g, CRUCIBLE_OP_UNSUPPORTED) == 1 &&
+          test_contains(ir_attr_s(&g->nodes[0], "reason", ""),
+                        "holds no tensors"));
+    /* 32000*2048*2 + 22*(2048*2048*2 + 2048*256*2 + 3*2048*5632 + 2*2048)
+     * + 2048 */
+    CHECK(meta_num(g, "cost.parameters") == 1100048384LL);
+    long long q4 = meta_num(g, "cost.weight_bytes.Q4_0");
+    fprintf(stderr, "    TinyLlama-1.1B at Q4_0: %s; KV cache %s per token\n",
+            gmeta(g, "cost.weight_bytes.Q4_0"),
+            gmeta(g, "cost.kv_cache_bytes_per_token"));
+    CHECK(q4 > 615000000LL && q4 < 625000000LL); /* "about 0.62 GB" */
+    CHECK(test_contains(gmeta(g, "cost.weight_bytes.Q4_0"), "(0.62 GB)"));
+    CHECK(meta_num(g, "cost.weight_bytes.F16") == 2 * 1100048384LL - 22 * 4096 * 2 - 2048 * 2 + 22 * 4096 * 4 + 2048 * 4);
+    /* 22 layers * 4 kv heads * (64 + 64) * 4 bytes */
+    CHECK(meta_num(g, "cost.kv_cache_bytes_per_token") == 45056);
+    CHECK(meta_num(g, "cost.macs_per_token") ==
+          1100048384LL - 32000LL * 2048 - 22 * 4096 - 2048);
+    CHECK(test_contains(gmeta(g, "cost.macs_per_token"),
+                        "+ 90112 per attended position"));
+    ir_free(g);
+    /* Llama-2-7B (the llama-spm vocabulary file's hyper-parameters):
+     * its well-known 6,738,415,616 parameters */
+    if (have_models()) {
+        g = gt_load_graph(GG_VOCAB, &st, err, sizeof err);
+        CHECK_MSG(g != NULL, "%s", err);
+        CHECK(meta_num(g, "cost.parameters") == 6738415616LL);
+        CHECK(meta_num(g, "cost.kv_cache_bytes_per_token") == 1048576);
+        ir_free(g);
+    }
+    char *out = NULL;
+    int rc = test_sh(&out, "'%s' ir '%s'", BIN, path);
+    CHECK_MSG(rc == 1 && test_contains(out, "meta cost.weight_bytes.Q4_0 \"") &&
+                  test_contains(out, "holds no tensors"),
+              "exit %d: %s", rc, out);
+    free(out);
+    return TEST_PASS;
+}
+
+/* Reads a whole text file (NUL-terminated) or NULL. */
+static char *slurp(const char *path)
+{
+    size_t n;
+    uint8_t *b = gt_read(path, &n);
+    if (!b) return NULL;
+    char *s = realloc(b, n + 1);
+    if (!s) {
+        free(b);
+        return NULL;
+    }
+    s[n] = 0;
+    return s;
+}
+
+TEST(test_gguf_llama_generate)
+{
+    NEED_MODELS();
+    NEED_PLUGIN();
+    const char *d = test_tmpdir();
+    char *out = NULL;
+    struct timespec a, z;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    int rc = test_sh(&out, "'%s' generate '%s' --prompt 'Once upon a time' "
+                           "2>'%s/err.txt'",
+                     BIN, GG_STORIES, d);
+    clock_gettime(CLOCK_MONOTONIC, &z);
+    double ms = (double)(z.tv_sec - a.tv_sec) * 1e3 +
+                (double)(z.tv_nsec - a.tv_nsec) / 1e6;
+    CHECK_MSG(rc == 0, "exit %d: %s", rc, out);
+    fprintf(stderr, "    greedy, 64 tokens (%.0f ms including start-up):\n    %s",
+            ms, out);
+    char errp[4200];
+    snprintf(errp, sizeof errp, "%s/err.txt", d);
+    char *timing = slurp(errp);
+    fprintf(stderr, "    %s", timing ? timing : "(no timing line)\n");
+    CHECK(timing && test_contains(timing, "64 tokens generated"));
+    free(timing);
+    /* fluent children's-story English: the prompt, then words */
+    CHECK(!strncmp(out, "Once upon a time", 16));
+    size_t words = 0, letters = 0, len = strlen(out);
+    for (size_t i = 0; i < len; i++) {
+        if (out[i] == ' ') words++;
+        if ((out[i] >= 'a' && out[i] <= 'z') || (out[i] >= 'A' && out[i] <= 'Z'))
+            letters++;
+    }
+    CHECK(words >= 30 && letters * 10 >= len * 7);
+    CHECK(test_contains(out, " was ") && test_contains(out, " the ") &&
+          test_contains(out, "."));
+    free(out);
+    CHECK(ms < 5000);
+
+    /* sampling: reproducible with a seed, different from greedy */
+    char *s1 = NULL, *s2 = NULL;
+    rc = test_sh(&s1, "'%s' -q generate '%s' --prompt 'Once upon a time' "
+                      "--temp 0.8 --seed 7 -n 24",
+                 BIN, GG_STORIES);
+    CHECK_MSG(rc == 0, "%s", s1);
+    rc = test_sh(&s2, "'%s' -q generate '%s' --prompt 'Once upon a time' "
+                      "--temp 0.8 --seed 7 -n 24",
+                 BIN, GG_STORIES);
+    CHECK(rc == 0 && !strcmp(s1, s2));
+    fprintf(stderr, "    sampled (temp 0.8, seed 7): %s", s1);
+    free(s1);
+    free(s2);
+    /* JSON: ids, top logits, stop reason */
+    char jp[4200];
+    snprintf(jp, sizeof jp, "%s/g.json", d);
+    rc = test_sh(&out, "'%s' -q generate '%s' --prompt 'Once upon a time' -n 5 "
+                       "--json > '%s'",
+                 BIN, GG_STORIES, jp);
+    CHECK_MSG(rc == 0, "%s", out);
+    free(out);
+    char *js = slurp(jp);
+    CHECK(js);
+    char err[512];
+    jv *root = jv_parse(js, strlen(js), err, sizeof err);
+    CHECK_MSG(root, "%s: %s", err, js);
+    CHECK(jv_len(jv_get(root, "prompt_ids")) == 5 &&
+          jv_num(jv_at(jv_get(root, "prompt_ids"), 0), -1) == 1);
+    CHECK(jv_len(jv_get(root, "ids")) == 5 &&
+          jv_len(jv_get(root, "top_logits")) == 5);
+    CHECK(!strcmp(jv_str(jv_get(root, "stop")), "length"));
+    CHECK(!strncmp(jv_str(jv_get(root, "text")), "Once upon a time", 16));
+    jv_free(root);
+    free(js);
+    /* the context runs out: --ctx 8 with a 5-token prompt */
+    rc = test_sh(&out, "'%s' generate '%s' --prompt 'Once upon a time' "
+                       "--ctx 8 --json",
+                 BIN, GG_STORIES);
+    CHECK_MSG(rc == 0 && test_contains(out, "\"stop\":\"context\"") &&
+                  test_contains(out, "\"n_ctx\":8"),
+              "exit %d: %s", rc, out);
+    free(out);
+    /* errors */
+    rc = test_sh(&out, "'%s' generate '%s' --prompt 'Once upon a time, there "
+                       "was a little girl' --ctx 4",
+                 BIN, GG_STORIES);
+    CHECK_MSG(rc == 1 && test_contains(out, "but the context holds 4"),
+              "exit %d: %s", rc, out);
+    free(out);
+    rc = test_sh(&out, "'%s' generate '%s' --prompt hi", BIN, GG_VOCAB);
+    CHECK_MSG(rc == 1 && test_contains(out, "holds no tensors"), "exit %d: %s",
+              rc, out);
+    free(out);
+    rc = test_sh(&out, "'%s' generate '%s'", BIN,
+                 GG_MODELS "/edge-cases/gguf-v2-f32.gguf");
+    CHECK_MSG(rc == 1 && test_contains(out, "no loaded tokenizer reads"),
+              "exit %d: %s", rc, out);
+    free(out);
+    rc = test_sh(&out, "'%s' generate", BIN);
+    CHECK_MSG(rc == 2 && test_contains(out, "missing MODEL"), "exit %d: %s",
+              rc, out);
+    free(out);
+    rc = test_sh(&out, "'%s' generate '%s' --temp -1", BIN, GG_STORIES);
+    CHECK_MSG(rc == 2 && test_contains(out, "--temp"), "exit %d: %s", rc, out);
+    free(out);
+    rc = test_sh(&out, "'%s' generate --help", BIN);
+    CHECK_MSG(rc == 0 && test_contains(out, "usage: crucible generate"),
+              "exit %d: %s", rc, out);
+    free(out);
+    return TEST_PASS;
+}
+
+/* crucible generate against tests/data/gguf/llama_ref.py: identical greedy
+ * tokens and logits within 1e-4 over 32 steps. */
+TEST(test_gguf_llama_reference)
+{
+    NEED_MODELS();
+    NEED_PLUGIN();
+    struct stat sb;
+    if (stat("/usr/bin/python3", &sb))
+        SKIP("/usr/bin/python3 is absent: the numpy reference cannot run");
+    if (test_sh(NULL, "/usr/bin/python3 -c 'import numpy'") != 0)
+        SKIP("numpy is not importable by /usr/bin/python3 (apt-get install "
+             "python3-numpy)");
+    const char *d = test_tmpdir();
+    char *out = NULL;
+    int rc = test_sh(&out, "'%s' -q generate '%s' --prompt 'Once upon a time' "
+                           "-n 32 --json --dump-logits '%s/c.npy' > '%s/c.json'",
+                     BIN, GG_STORIES, d, d);
+    CHECK_MSG(rc == 0, "exit %d: %s", rc, out);
+    free(out);
+    char p[4200], err[512];
+    snprintf(p, sizeof p, "%s/c.json", d);
+    char *js = slurp(p);
+    CHECK(js);
+    jv *cj = jv_parse(js, strlen(js), err, sizeof err);
+    free(js);
+    CHECK_MSG(cj, "%s", err);
+    const jv *pids = jv_get(cj, "prompt_ids"), *cids = jv_get(cj, "ids");
+    char ids[512] = "";
+    for (size_t i = 0; i < jv_len(pids); i++)
+        snprintf(ids + strlen(ids), sizeof ids - strlen(ids), "%s%d",
+                 i ? "," : "", (int)jv_num(jv_at(pids, i), -1));
+    struct timespec a, z;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    rc = test_sh(&out, "/usr/bin/python3 '%s/llama_ref.py' '%s' --ids %s -n 32 "
+                       "--out-json '%s/r.json' --out-logits '%s/r.npy'",
+                 GG_DATA, GG_STORIES, ids, d, d);
+    clock_gettime(CLOCK_MONOTONIC, &z);
+    CHECK_MSG(rc == 0, "reference failed (exit %d): %s", rc, out);
+    free(out);
+    snprintf(p, sizeof p, "%s/r.json", d);
+    js = slurp(p);
+    CHECK(js);
+    jv *rj = jv_parse(js, strlen(js), err, sizeof err);
+    free(js);
+    CHECK_MSG(rj, "%s", err);
+    const jv *rids = jv_get(rj, "ids");
+    size_t n = jv_len(cids);
+    CHECK_MSG(n == 32 && jv_len(rids) == n, "%zu vs %zu tokens", n,
+              jv_len(rids));
+    for (size_t i = 0; i < n; i++)
+        CHECK_MSG(jv_num(jv_at(cids, i), -1) == jv_num(jv_at(rids, i), -2),
+                  "step %zu: crucible %d, reference %d", i,
+                  (int)jv_num(jv_at(cids, i), -1),
+                  (int)jv_num(jv_at(rids, i), -2));
+    cr_array cl, rl;
+    snprintf(p, sizeof p, "%s/c.npy", d);
+    CHECK_MSG(tio_load(p, &cl, err, sizeof err) == 0, "%s", err);
+    snprintf(p, sizeof p, "%s/r.npy", d);
+    CHECK_MSG(tio_load(p, &rl, err, sizeof err) == 0, "%s", err);
+    CHECK(cl.dtype == CRUCIBLE_DT_F32 && rl.dtype == CRUCIBLE_DT_F32 &&
+          cl.rank == 2 && rl.rank == 2 && cl.dims[0] == 32 &&
+          rl.dims[0] == 32 && cl.dims[1] == 512 && rl.dims[1] == 512);
+    double maxd = 0, maxv = 0;
+    size_t at = 0;
+    const float *x = cl.data, *y = rl.data;
+    for (size_t i = 0; i < 32 * 512; i++) {
+        double dd = fabs((double)x[i] - (double)y[i]);
+        if (dd > maxd || dd != dd) {
+            maxd = dd;
+            at = i;
+        }
+        if (fabs((double)y[i]) > maxv) maxv = fabs((double)y[i]);
+    }
+    fprintf(stderr, "    32 greedy steps identical; max |logit difference| "
+                    "%.3g (step %zu, max |logit| %.3g); reference %.0f ms\n",
+            maxd, at / 512, maxv,
+            (double)(z.tv_sec - a.tv_sec) * 1e3 +
+                (double)(z.tv_nsec - a.tv_nsec) / 1e6);
+    CHECK(maxd <= 1e-4);
+    tio_free(&cl);
+    tio_free(&rl);
+    jv_free(cj);
+    jv_free(rj);
     return TEST_PASS;
 }

@@ -1633,3 +1633,282 @@ TEST(test_interp_mnist_speed)
     ir_free(g);
     return TEST_PASS;
 }
+
+/* ---- language-model ops: rms_norm, rope, silu, kv_write, attention ---- */
+static int near(float got, double want, double tol)
+{
+    return fabs((double)got - want) <= tol;
+}
+
+TEST(test_interp_rms_norm)
+{
+    /* rows [3, 4] and [0, 0]: mean of squares 12.5 and 0 */
+    cr_graph *g = ir_new();
+    int32_t tx = tens(g, "x", F32, 2, D(2), D(2));
+    float w[2] = {1.0f, 2.0f};
+    int32_t tw = cst(g, tens(g, "w", F32, 1, D(2)), w);
+    int32_t ty = tens(g, "y", F32, 2, D(0), D(0));
+    ir_mark_input(g, tx);
+    ir_mark_output(g, ty);
+    int32_t n = node(g, "rms_norm", "rn", 2, (int32_t[]){tx, tw}, ty);
+    ir_attr_float(g, n, "eps", 1e-5);
+    float x[4] = {3, 4, 0, 0};
+    cr_array out;
+    char err[512];
+    void *d[1] = {x};
+    CHECK_MSG(run(g, d, &out, err, sizeof err) == 0, "%s", err);
+    const float *y = out.data;
+    /* 1 / sqrt(12.50001) = 0.282842599 */
+    CHECK(near(y[0], 3 * 0.2828425990, 1e-6) && near(y[1], 8 * 0.2828425990, 1e-6));
+    CHECK(y[2] == 0.0f && y[3] == 0.0f);
+    /* bit-exact with the documented order */
+    float ss = 0.0f;
+    ss = ss + 3.0f * 3.0f;
+    ss = ss + 4.0f * 4.0f;
+    const float inv = 1.0f / sqrtf(ss / 2.0f + 1e-5f);
+    CHECK(feq(y[0], (3.0f * inv) * 1.0f) && feq(y[1], (4.0f * inv) * 2.0f));
+    tio_free(&out);
+    ir_free(g);
+
+    /* no weight; eps 1 */
+    g = ir_new();
+    tx = tens(g, "x", F32, 1, D(2));
+    ty = tens(g, "y", F32, 1, D(2));
+    ir_mark_input(g, tx);
+    ir_mark_output(g, ty);
+    n = node(g, "rms_norm", "rn", 1, &tx, ty);
+    ir_attr_float(g, n, "eps", 1.0);
+    float x2[2] = {1, 1};
+    d[0] = x2;
+    CHECK_MSG(run(g, d, &out, err, sizeof err) == 0, "%s", err);
+    y = out.data;
+    CHECK(near(y[0], 1.0 / sqrt(2.0), 1e-7) && near(y[1], 1.0 / sqrt(2.0), 1e-7));
+    tio_free(&out);
+    ir_free(g);
+
+    /* a weight of the wrong size is a shape error */
+    g = ir_new();
+    tx = tens(g, "x", F32, 2, D(1), D(3));
+    tw = cst(g, tens(g, "w", F32, 1, D(2)), w);
+    ty = tens(g, "y", F32, 2, D(0), D(0));
+    ir_mark_input(g, tx);
+    ir_mark_output(g, ty);
+    node(g, "rms_norm", "rn", 2, (int32_t[]){tx, tw}, ty);
+    CHECK(ir_validate(g, err, sizeof err) == 0);
+    CHECK(ir_infer_shapes(g, err, sizeof err) != 0);
+    CHECK_MSG(test_contains(err, "weight must have shape [3]"), "%s", err);
+    ir_free(g);
+    return TEST_PASS;
+}
+
+/* rope of x [1, H, 4] at position p with the given attributes. */
+static int rope_run(const float *x, int64_t heads, int32_t p, int n_rot,
+                    const char *mode, double scale, float *y, char *err,
+                    size_t errlen)
+{
+    cr_graph *g = ir_new();
+    int32_t tx = tens(g, "x", F32, 3, D(1), heads, D(4));
+    int32_t tp = tens(g, "p", CRUCIBLE_DT_I32, 1, D(1));
+    int32_t ty = tens(g, "y", F32, 3, D(0), D(0), D(0));
+    ir_mark_input(g, tx);
+    ir_mark_input(g, tp);
+    ir_mark_output(g, ty);
+    int32_t n = node(g, "rope", "rope", 2, (int32_t[]){tx, tp}, ty);
+    if (n_rot) ir_attr_int(g, n, "n_rot", n_rot);
+    if (mode) ir_attr_string(g, n, "mode", mode);
+    if (scale != 1.0) ir_attr_float(g, n, "freq_scale", scale);
+    ir_attr_float(g, n, "freq_base", 10000.0);
+    cr_array out;
+    void *d[2] = {(void *)x, &p};
+    int rc = run(g, d, &out, err, errlen);
+    if (!rc) {
+        memcpy(y, out.data, out.bytes);
+        tio_free(&out);
+    }
+    ir_free(g);
+    return rc;
+}
+
+TEST(test_interp_rope)
+{
+    char err[512];
+    float y[8];
+    /* pairs (0,1) at angle p * 10000^0 = 1, (2,3) at 10000^(-1/2) = 0.01 */
+    const float x[8] = {1, 0, 0, 1, 2, 0, 0, 0};
+    CHECK_MSG(rope_run(x, 2, 1, 0, NULL, 1.0, y, err, sizeof err) == 0, "%s", err);
+    CHECK(near(y[0], cos(1.0), 1e-6) && near(y[1], sin(1.0), 1e-6));
+    CHECK(near(y[2], -sin(0.01), 1e-7) && near(y[3], cos(0.01), 1e-6));
+    CHECK(near(y[4], 2 * cos(1.0), 1e-6) && near(y[5], 2 * sin(1.0), 1e-6));
+    CHECK(y[6] == 0.0f && y[7] == 0.0f);
+    /* the documented float order, bit for bit */
+    const float ang1 = 1.0f * powf(10000.0f, -(2.0f / 4.0f));
+    CHECK(feq(y[2], 0.0f * cosf(ang1) - 1.0f * sinf(ang1)));
+    /* position 0 is the identity */
+    CHECK(rope_run(x, 2, 0, 0, NULL, 1.0, y, err, sizeof err) == 0);
+    CHECK(memcmp(y, x, sizeof x) == 0);
+    /* neox: pairs (0,2) and (1,3) */
+    CHECK(rope_run(x, 2, 1, 0, "neox", 1.0, y, err, sizeof err) == 0);
+    CHECK(near(y[0], cos(1.0), 1e-6) && near(y[2], sin(1.0), 1e-6));
+    CHECK(near(y[1], -sin(0.01), 1e-7) && near(y[3], cos(0.01), 1e-6));
+    /* n_rot 2: dims 2, 3 pass through */
+    CHECK(rope_run(x, 2, 1, 2, NULL, 1.0, y, err, sizeof err) == 0);
+    CHECK(near(y[0], cos(1.0), 1e-6) && y[2] == 0.0f && y[3] == 1.0f);
+    /* linear scaling: position 2 with freq_scale 0.5 is position 1 */
+    float y1[8];
+    CHECK(rope_run(x, 2, 2, 0, NULL, 0.5, y, err, sizeof err) == 0);
+    CHECK(rope_run(x, 2, 1, 0, NULL, 1.0, y1, err, sizeof err) == 0);
+    CHECK(memcmp(y, y1, sizeof y) == 0);
+    /* attribute errors */
+    CHECK(rope_run(x, 2, 1, 3, NULL, 1.0, y, err, sizeof err) != 0);
+    CHECK_MSG(test_contains(err, "must be even"), "%s", err);
+    CHECK(rope_run(x, 2, 1, 6, NULL, 1.0, y, err, sizeof err) != 0);
+    CHECK_MSG(test_contains(err, "n_rot = 6 is outside 2..4"), "%s", err);
+    CHECK(rope_run(x, 2, 1, 0, "gptj", 1.0, y, err, sizeof err) != 0);
+    CHECK_MSG(test_contains(err, "mode must be"), "%s", err);
+    return TEST_PASS;
+}
+
+TEST(test_interp_silu)
+{
+    cr_graph *g = ir_new();
+    int32_t tx = tens(g, "x", F32, 1, D(5));
+    int32_t ty = tens(g, "y", F32, 1, D(0));
+    ir_mark_input(g, tx);
+    ir_mark_output(g, ty);
+    node(g, "silu", "s", 1, &tx, ty);
+    float x[5] = {0, 1, -1, 20, -100};
+    cr_array out;
+    char err[512];
+    void *d[1] = {x};
+    CHECK_MSG(run(g, d, &out, err, sizeof err) == 0, "%s", err);
+    const float *y = out.data;
+    CHECK(y[0] == 0.0f);
+    CHECK(near(y[1], 0.7310585786, 1e-7) && near(y[2], -0.2689414214, 1e-7));
+    CHECK(near(y[3], 20.0, 1e-5) && near(y[4], 0.0, 1e-30));
+    CHECK(feq(y[1], 1.0f * (1.0f / (1.0f + expf(-1.0f)))));
+    tio_free(&out);
+    ir_free(g);
+    return TEST_PASS;
+}
+
+TEST(test_interp_kv_write)
+{
+    for (int i64 = 0; i64 < 2; i64++) {
+        cr_graph *g = ir_new();
+        int32_t tc = tens(g, "cache", F32, 2, D(4), D(2));
+        int32_t tv = tens(g, "v", F32, 2, D(2), D(2));
+        int32_t tp = tens(g, "p", i64 ? CRUCIBLE_DT_I64 : CRUCIBLE_DT_I32, 1, D(2));
+        int32_t ty = tens(g, "y", F32, 2, D(0), D(0));
+        ir_mark_input(g, tc);
+        ir_mark_input(g, tv);
+        ir_mark_input(g, tp);
+        ir_mark_output(g, ty);
+        node(g, "kv_write", "w", 3, (int32_t[]){tc, tv, tp}, ty);
+        float c[8] = {1, 2, 3, 4, 5, 6, 7, 8}, v[4] = {10, 11, 12, 13};
+        int32_t p32[2] = {2, 0};
+        int64_t p64[2] = {2, 0};
+        cr_array out;
+        char err[512];
+        void *d[3] = {c, v, i64 ? (void *)p64 : (void *)p32};
+        CHECK_MSG(run(g, d, &out, err, sizeof err) == 0, "%s", err);
+        const float want[8] = {12, 13, 3, 4, 10, 11, 7, 8};
+        CHECK(out.rank == 2 && out.dims[0] == 4 &&
+              memcmp(out.data, want, sizeof want) == 0);
+        CHECK(c[0] == 1.0f); /* the input is not modified */
+        tio_free(&out);
+        /* the same position twice: the later row wins */
+        p32[1] = p64[1] = 2;
+        CHECK(run(g, d, &out, err, sizeof err) == 0);
+        CHECK(((float *)out.data)[4] == 12.0f);
+        tio_free(&out);
+        /* outside the cache */
+        p32[0] = p64[0] = 4;
+        CHECK(run(g, d, &out, err, sizeof err) != 0);
+        CHECK_MSG(test_contains(err, "position 4 is outside the cache (0..3)"),
+                  "%s", err);
+        ir_free(g);
+    }
+    /* values that do not fit a cache row */
+    cr_graph *g = ir_new();
+    int32_t tc = tens(g, "cache", F32, 2, D(4), D(2));
+    int32_t tv = tens(g, "v", F32, 2, D(1), D(3));
+    int32_t tp = tens(g, "p", CRUCIBLE_DT_I32, 1, D(1));
+    int32_t ty = tens(g, "y", F32, 2, D(0), D(0));
+    ir_mark_input(g, tc);
+    ir_mark_input(g, tv);
+    ir_mark_input(g, tp);
+    ir_mark_output(g, ty);
+    node(g, "kv_write", "w", 3, (int32_t[]){tc, tv, tp}, ty);
+    char err[512];
+    CHECK(ir_validate(g, err, sizeof err) == 0);
+    CHECK(ir_infer_shapes(g, err, sizeof err) != 0);
+    CHECK_MSG(test_contains(err, "do not fit the rows of cache"), "%s", err);
+    ir_free(g);
+    return TEST_PASS;
+}
+
+/* attention(q [1, H, 2], k [3, Hkv, 2], v [3, Hkv, 1], pos) */
+static int attn_run(int64_t H, int64_t Hkv, const float *q, const float *k,
+                    const float *v, int32_t p, double scale, float *y,
+                    char *err, size_t errlen)
+{
+    cr_graph *g = ir_new();
+    int32_t tq = tens(g, "q", F32, 3, D(1), H, D(2));
+    int32_t tk = tens(g, "k", F32, 3, D(3), Hkv, D(2));
+    int32_t tv = tens(g, "v", F32, 3, D(3), Hkv, D(1));
+    int32_t tp = tens(g, "p", CRUCIBLE_DT_I32, 1, D(1));
+    int32_t ty = tens(g, "y", F32, 3, D(0), D(0), D(0));
+    ir_mark_input(g, tq);
+    ir_mark_input(g, tk);
+    ir_mark_input(g, tv);
+    ir_mark_input(g, tp);
+    ir_mark_output(g, ty);
+    int32_t n = node(g, "attention", "a", 4, (int32_t[]){tq, tk, tv, tp}, ty);
+    if (scale > 0) ir_attr_float(g, n, "scale", scale);
+    cr_array out;
+    void *d[4] = {(void *)q, (void *)k, (void *)v, &p};
+    int rc = run(g, d, &out, err, errlen);
+    if (!rc) {
+        memcpy(y, out.data, out.bytes);
+        tio_free(&out);
+    }
+    ir_free(g);
+    return rc;
+}
+
+TEST(test_interp_attention)
+{
+    char err[512];
+    float y[4];
+    const float ln3 = logf(3.0f);
+    /* two query heads sharing one kv head; scale 1.
+     * head 0: scores (0, ln 3) -> weights (1/4, 3/4) -> 4/4 + 3*8/4 = 7
+     * head 1: scores (0, 0)    -> (1/2, 1/2)        -> 6
+     * row 2 (v = 1000) is in the future and ignored */
+    const float q[4] = {1, 0, 0, 1};
+    const float k[6] = {0, 0, ln3, 0, 50, 50};
+    const float v[3] = {4, 8, 1000};
+    CHECK_MSG(attn_run(2, 1, q, k, v, 1, 1.0, y, err, sizeof err) == 0, "%s", err);
+    CHECK(near(y[0], 7.0, 1e-5) && near(y[1], 6.0, 1e-6));
+    /* position 0 sees only row 0 */
+    CHECK(attn_run(2, 1, q, k, v, 0, 1.0, y, err, sizeof err) == 0);
+    CHECK(y[0] == 4.0f && y[1] == 4.0f);
+    /* default scale 1/sqrt(2): head 0 scores (0, ln3 / sqrt 2) */
+    CHECK(attn_run(2, 1, q, k, v, 1, 0, y, err, sizeof err) == 0);
+    double e = exp(log(3.0) / sqrt(2.0));
+    CHECK(near(y[0], (4 + 8 * e) / (1 + e), 1e-5));
+    /* GQA: 4 query heads over 2 kv heads: heads 0, 1 read kv 0; 2, 3 kv 1 */
+    const float q4[8] = {1, 0, 1, 0, 1, 0, 1, 0};
+    const float k2[12] = {0, 0, 0, 0, ln3, 0, 0, 0, 0, 0, 0, 0};
+    const float v2[6] = {4, 100, 8, 200, 0, 0};
+    float y4[4];
+    CHECK(attn_run(4, 2, q4, k2, v2, 1, 1.0, y4, err, sizeof err) == 0);
+    CHECK(near(y4[0], 7.0, 1e-5) && near(y4[1], 7.0, 1e-5));
+    CHECK(near(y4[2], 150.0, 1e-4) && near(y4[3], 150.0, 1e-4));
+    /* errors */
+    CHECK(attn_run(2, 1, q, k, v, 3, 1.0, y, err, sizeof err) != 0);
+    CHECK_MSG(test_contains(err, "position 3 is outside the cache"), "%s", err);
+    CHECK(attn_run(3, 2, q4, k2, v2, 1, 1.0, y4, err, sizeof err) != 0);
+    CHECK_MSG(test_contains(err, "H a multiple of Hkv"), "%s", err);
+    return TEST_PASS;
+}

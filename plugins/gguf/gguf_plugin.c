@@ -6,12 +6,10 @@
  * load() reads the file with the validating reader, writes a summary of
  * the model as graph metadata, and builds the model body from the
  * architecture template named by general.architecture (the table
- * k_templates below). Until a template exists for an architecture, the
- * body is one node of op "unsupported" (source_op "gguf:<arch>") between
- * the token input and the logits output, so `crucible ir` shows the
- * summary and pre-flight names what is missing. Weights are not attached
- * yet: the templates will add them (dequantised to f32 where the IR has
- * no matching type).
+ * k_templates below; llama is in gguf_llama.c). For an architecture
+ * without a template the body is one node of op "unsupported" (source_op
+ * "gguf:<arch>") between the token input and the logits output, so
+ * `crucible ir` shows the summary and pre-flight names what is missing.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -68,15 +66,10 @@ int gg_has_magic(const char *path)
     return n == 4 && !memcmp(m, GGUF_MAGIC, 4);
 }
 
-/* ---- the model being loaded ---------------------------------------------------*/
-typedef struct gg_model {
-    gguf_file *f;
-    const char *path;
-    char arch[64];   /* general.architecture (sanitised), "" if absent */
-    int64_t n_vocab; /* 0 when unknown */
-} gg_model;
-
-/* An architecture template: builds the model body through b. */
+/* ---- architecture templates -----------------------------------------------------
+ * One row per architecture: its build function (gguf_int.h), or, while
+ * there is none, why the body is "unsupported". Adding an architecture
+ * means adding a row here. */
 typedef struct gg_template {
     const char *arch;
     int (*build)(gg_model *m, const crucible_ir_builder *b);
@@ -85,8 +78,7 @@ typedef struct gg_template {
 } gg_template;
 
 static const gg_template k_templates[] = {
-    {"llama", NULL,
-     "the llama architecture template arrives with the llama template work"},
+    {"llama", gg_build_llama, NULL},
 };
 
 static const gg_template *find_template(const char *arch)
@@ -277,8 +269,8 @@ static int64_t vocab_size(const gg_model *m)
 
 /* The body while no template can build it: tokens -> unsupported ->
  * logits. */
-static int build_pending(gg_model *m, const crucible_ir_builder *b,
-                         const char *reason)
+int gg_build_pending(gg_model *m, const crucible_ir_builder *b,
+                     const char *reason)
 {
     void *c = b->ctx;
     const int64_t in_dims[2] = {1, 1};
@@ -329,18 +321,17 @@ static int load_model(gg_model *m, const crucible_ir_builder *b)
     if ((rc = b->set_name(b->ctx, name)) < 0) return rc;
     if ((rc = summarise(m, b)) < 0) return rc;
     if (!m->arch[0])
-        return build_pending(m, b,
+        return gg_build_pending(m, b,
                              "the file has no general.architecture, so no "
                              "architecture template applies");
     const gg_template *t = find_template(m->arch);
     if (t && t->build) return t->build(m, b);
-    if (t) return build_pending(m, b, t->pending);
+    if (t) return gg_build_pending(m, b, t->pending);
     char why[256];
     snprintf(why, sizeof why,
-             "no architecture template for %s yet (the first, llama, arrives "
-             "with the llama template work)",
+             "no architecture template for %s yet (templates: llama)",
              m->arch);
-    return build_pending(m, b, why);
+    return gg_build_pending(m, b, why);
 }
 
 /* ---- plugin slots -----------------------------------------------------------------*/

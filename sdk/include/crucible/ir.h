@@ -99,7 +99,13 @@ typedef enum crucible_dtype {
     X(CAST, "cast")                                                          \
     X(QUANTIZE, "quantize")                                                  \
     X(DEQUANTIZE, "dequantize")                                              \
-    X(REQUANTIZE, "requantize")
+    X(REQUANTIZE, "requantize")                                              \
+    /* language models (docs/ir-ops.md, "Language-model ops") */            \
+    X(RMS_NORM, "rms_norm")     /* x / sqrt(mean(x^2) + eps) * w, last axis*/\
+    X(ROPE, "rope")             /* rotary position embedding, x [.., H, D] */\
+    X(SILU, "silu")             /* x * sigmoid(x) */                         \
+    X(KV_WRITE, "kv_write")     /* cache with rows at positions replaced */  \
+    X(ATTENTION, "attention")   /* causal (GQA) attention over a KV cache */
 
 typedef enum crucible_op {
 #define CRUCIBLE_X_(e, s) CRUCIBLE_OP_##e,
