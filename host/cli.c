@@ -447,6 +447,13 @@ int cmd_ir(cli *c, int argc, char **argv)
             jb_printf(&o, "%s\"%s\":%zu", first ? "" : ",", ir_op_name(op), cnt);
             first = 0;
         }
+        jb_puts(&o, "},\"meta\":{");
+        for (size_t i = 0; i < g->n_meta; i++) {
+            if (i) jb_putc(&o, ',');
+            jb_jstr(&o, g->meta[i].key);
+            jb_putc(&o, ':');
+            jb_jstr(&o, g->meta[i].value);
+        }
         jb_puts(&o, "},\"unsupported\":");
         jb_puts(&o, js.s ? js.s : "[]");
         jb_puts(&o, "}\n");

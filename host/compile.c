@@ -691,6 +691,12 @@ int cmd_compile(cli *c, int argc, char **argv)
         }
         jb_free(&uh);
     }
+    /* Model-level cost figures a frontend computed (e.g. GGUF: parameters,
+     * bytes per weight format, KV-cache bytes per token, MACs per token). */
+    if (!quiet)
+        for (size_t i = 0; i < g->n_meta; i++)
+            if (!strncmp(g->meta[i].key, "cost.", 5))
+                fprintf(hout, "model %s: %s\n", g->meta[i].key + 5, g->meta[i].value);
     view = ir_view_build(g, NULL);
     if (!view) die_oom();
     const crucible_graph_view *gv = ir_view_graph(view);
