@@ -17,7 +17,7 @@ if ! command -v clang >/dev/null; then
 fi
 OUT=build-fuzz
 mkdir -p "$OUT"
-SRC=$(ls host/*.c | grep -v '/main.c$')
+SRC="$(ls host/*.c | grep -v '/main.c$') $(ls sdk/kernels/*.c 2>/dev/null)"
 CFLAGS="-g -O1 -std=c11 -D_GNU_SOURCE -DCRUCIBLE_VERSION=\"fuzz\" \
   -DCRUCIBLE_SYSTEM_PLUGIN_REL=\"../lib/crucible/plugins\" \
   -DCRUCIBLE_SYSTEM_PLUGIN_DIR=\"/nonexistent\" -Isdk/include -Ihost \

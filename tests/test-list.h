@@ -9,3 +9,4 @@
 #include "list-kernels.h"
 #include "list-gguf.h"
 #include "list-spice.h"
+#include "list-tflite.h"
