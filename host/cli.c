@@ -298,6 +298,7 @@ static const char *const MAIN_HELP =
     "  extract PKG DIR    safely unpack a package\n"
     "  boards             list board descriptions and the targets using them\n"
     "  accuracy MODEL     top-1 accuracy of a model on a test split\n"
+    "  quant MODEL        post-training quantisation with a per-layer report\n"
     "  conformance DIR..  run ONNX backend-test cases against the interpreter\n"
     "  tokenize MODEL     encode text with the model's own vocabulary\n"
     "  generate MODEL     generate text with a language model (interpreter)\n"
@@ -322,6 +323,7 @@ int cmd_inspect(cli *c, int argc, char **argv);
 int cmd_extract(cli *c, int argc, char **argv);
 int cmd_boards(cli *c, int argc, char **argv);
 int cmd_accuracy(cli *c, int argc, char **argv);
+int cmd_quant(cli *c, int argc, char **argv);
 int cmd_conformance(cli *c, int argc, char **argv);
 int cmd_tokenize(cli *c, int argc, char **argv);
 int cmd_generate(cli *c, int argc, char **argv);
@@ -941,6 +943,7 @@ int cli_main(int argc, char **argv)
     else if (!strcmp(cmd, "extract")) rc = cmd_extract(&c, sub_argc, sub_argv);
     else if (!strcmp(cmd, "boards")) rc = cmd_boards(&c, sub_argc, sub_argv);
     else if (!strcmp(cmd, "accuracy")) rc = cmd_accuracy(&c, sub_argc, sub_argv);
+    else if (!strcmp(cmd, "quant")) rc = cmd_quant(&c, sub_argc, sub_argv);
     else if (!strcmp(cmd, "conformance")) rc = cmd_conformance(&c, sub_argc, sub_argv);
     else if (!strcmp(cmd, "tokenize")) rc = cmd_tokenize(&c, sub_argc, sub_argv);
     else if (!strcmp(cmd, "generate")) rc = cmd_generate(&c, sub_argc, sub_argv);

@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "interp.h"
 #include "package.h"
+#include "quant.h"
 #include "sha256.h"
 #include "tensorio.h"
 
@@ -400,6 +401,67 @@ typedef struct tsel {
     int compiled;
 } tsel;
 
+/* --quant: replaces *g by its quantised form (a model that arrives
+ * quantised is kept); the JSON report goes to *qjson for the package. */
+static int compile_quantise(cli *c, cr_graph **g, const cr_kvdoc *config,
+                            const char *mode, const char *method,
+                            const char *const *calib, size_t n_calib,
+                            size_t limit, int quiet, const char *model,
+                            jbuf *qjson)
+{
+    quant_opts o;
+    memset(&o, 0, sizeof o);
+    o.weights = QF_INT8;
+    o.method = QM_PERCENTILE;
+    o.percentile = 99.99;
+    o.config = config;
+    if (!mode || !n_calib) {
+        fprintf(stderr, "crucible compile: --quant and --calib go together\n");
+        return -1;
+    }
+    if (quant_cli_mode(mode, &o)) {
+        fprintf(stderr, "crucible compile: --quant %s: expected int8, int4, "
+                        "ternary, binary or mixed\n", mode);
+        return -1;
+    }
+    if (method && quant_cli_method(method, &o)) {
+        fprintf(stderr, "crucible compile: --quant-method %s: expected minmax "
+                        "or percentile\n", method);
+        return -1;
+    }
+    char err[2048];
+    cr_array *samples = NULL;
+    size_t ns = 0;
+    cr_graph *q = NULL;
+    quant_report rep;
+    memset(&rep, 0, sizeof rep);
+    int rc = -1;
+    if (quant_load_calib(*g, calib, n_calib, limit, &samples, &ns, err,
+                         sizeof err)) {
+        fprintf(stderr, "crucible compile: calibration: %s\n", err);
+        goto done;
+    }
+    if (!quiet)
+        fprintf(stderr, "[crucible] quantising (%s) with %zu calibration "
+                        "sample%s\n", mode, ns, ns == 1 ? "" : "s");
+    if (quant_graph(*g, samples, ns, &o, &q, &rep, err, sizeof err)) {
+        fprintf(stderr, "crucible compile: quantisation: %s\n", err);
+        goto done;
+    }
+    if (!quiet && !c->json) quant_report_text(&rep, stderr);
+    quant_report_json(&rep, model, qjson);
+    if (qjson->err) die_oom();
+    if (q) {
+        ir_free(*g);
+        *g = q;
+    }
+    rc = 0;
+done:
+    quant_report_free(&rep);
+    quant_samples_free(samples, ns * (*g)->n_inputs);
+    return rc;
+}
+
 static void compile_help(void)
 {
     printf(
@@ -408,6 +470,9 @@ static void compile_help(void)
         "                        [--config FILE.ini] [--input FILE...]\n"
         "                        [--samples N] [--seed S] [--no-verify]\n"
         "                        [--frontend ID] [--keep-workdir] [--json]\n"
+        "                        [--quant int8|int4|ternary|binary|mixed\n"
+        "                         --calib FILE|DIR... [--calib-samples N]\n"
+        "                         [--quant-method minmax|percentile]]\n"
         "\n"
         "Loads MODEL, runs pre-flight (every target answers per layer, with cost\n"
         "estimates; an unsupported layer is named with node, op and reason before\n"
@@ -426,6 +491,13 @@ static void compile_help(void)
         "  --seed S           random seed (default 1)\n"
         "  --batch N          size bound to dynamic input dims (default 1)\n"
         "  --no-verify        skip verification (the package says so)\n"
+        "  --quant FMT        quantise a float model before pre-flight (weights\n"
+        "                     FMT, int8 activations; mixed: per layer from the\n"
+        "                     config's [layer.<node>] quant keys); targets then\n"
+        "                     see the integer graph (docs/quantisation.md)\n"
+        "  --calib FILE|DIR   calibration samples for --quant (.npy/.pb)\n"
+        "  --calib-samples N  use the first N calibration samples\n"
+        "  --quant-method M   activation ranges: percentile (default) or minmax\n"
         "  -o, --output PKG   the package to write\n"
         "\n"
         "Exit status: 0 when everything ran and passed; 1 on any failure, a\n"
@@ -445,6 +517,12 @@ int cmd_compile(cli *c, int argc, char **argv)
     int64_t batch = 1;
     int rebind = 0;
     int no_verify = 0, keep = 0, rc = 1;
+    const char *quant_arg = NULL, *quant_meth = NULL;
+    const char **calib = calloc((size_t)argc + 1, sizeof(char *));
+    size_t n_calib = 0, calib_limit = 0;
+    jbuf qjson;
+    jb_init(&qjson);
+    if (!calib) die_oom();
     if (!inputs || !board_dirs) die_oom();
 
     for (int i = 1; i < argc; i++) {
@@ -454,6 +532,7 @@ int cmd_compile(cli *c, int argc, char **argv)
             compile_help();
             free(inputs);
             free(board_dirs);
+            free(calib);
             return 0;
         } else if (!strcmp(a, "--json")) c->json = 1;
         else if (!strcmp(a, "--target") && has) targets_arg = argv[++i];
@@ -464,6 +543,22 @@ int cmd_compile(cli *c, int argc, char **argv)
         else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && has) out_path = argv[++i];
         else if (!strcmp(a, "--frontend") && has) fe = argv[++i];
         else if (!strcmp(a, "--no-verify")) no_verify = 1;
+        else if (!strcmp(a, "--quant") && has) quant_arg = argv[++i];
+        else if (!strcmp(a, "--quant-method") && has) quant_meth = argv[++i];
+        else if (!strcmp(a, "--calib") && has) {
+            calib[n_calib++] = argv[++i];
+            while (i + 1 < argc && argv[i + 1][0] != '-') calib[n_calib++] = argv[++i];
+        } else if (!strcmp(a, "--calib-samples") && has) {
+            char *end;
+            long long v = strtoll(argv[++i], &end, 10);
+            if (*end || v < 1) {
+                free(inputs);
+                free(board_dirs);
+                free(calib);
+                return usage_error("compile", "--calib-samples needs a positive number");
+            }
+            calib_limit = (size_t)v;
+        }
         else if (!strcmp(a, "--keep-workdir")) keep = 1;
         else if (!strcmp(a, "--samples") && has) {
             char *end;
@@ -471,6 +566,7 @@ int cmd_compile(cli *c, int argc, char **argv)
             if (*end || v < 1 || v > 10000) {
                 free(inputs);
                 free(board_dirs);
+                free(calib);
                 return usage_error("compile", "--samples needs 1..10000");
             }
             n_random = (size_t)v;
@@ -480,6 +576,7 @@ int cmd_compile(cli *c, int argc, char **argv)
             if (*end || v < 1 || v > 65536) {
                 free(inputs);
                 free(board_dirs);
+                free(calib);
                 return usage_error("compile", "--batch needs 1..65536");
             }
             batch = v;
@@ -491,17 +588,20 @@ int cmd_compile(cli *c, int argc, char **argv)
         } else if (a[0] == '-') {
             free(inputs);
             free(board_dirs);
+            free(calib);
             return usage_error("compile", "unknown option %s (or missing value)", a);
         } else if (!model) model = a;
         else {
             free(inputs);
             free(board_dirs);
+            free(calib);
             return usage_error("compile", "unexpected argument %s", a);
         }
     }
     if (!model || !targets_arg || !out_path) {
         free(inputs);
         free(board_dirs);
+        free(calib);
         return usage_error("compile", "need MODEL, --target ID and -o OUT.tptpkg");
     }
 
@@ -691,6 +791,10 @@ int cmd_compile(cli *c, int argc, char **argv)
         }
         jb_free(&uh);
     }
+    if ((quant_arg || n_calib) &&
+        compile_quantise(c, &g, config, quant_arg, quant_meth, calib,
+                         n_calib, calib_limit, quiet, model, &qjson))
+        goto out;
     /* Model-level cost figures a frontend computed (e.g. GGUF: parameters,
      * bytes per weight format, KV-cache bytes per token, MACs per token). */
     if (!quiet)
@@ -1018,6 +1122,8 @@ int cmd_compile(cli *c, int argc, char **argv)
     if (!wr) wr = pkg_add(w, "reports/preflight.json", pre.s, pre.len);
     if (!wr) wr = pkg_add(w, "reports/verification.json", js.s, js.len);
     if (!wr) wr = pkg_add(w, "reports/report.txt", rep.s, rep.len);
+    if (!wr && qjson.len)
+        wr = pkg_add(w, "reports/quantisation.json", qjson.s, qjson.len);
     for (size_t k = 0; k < nt && !wr; k++)
         for (size_t i = 0; i < ts[k].st.n && !wr; i++)
             wr = pkg_add_file(w, ts[k].st.items[i].name, ts[k].st.items[i].path);
@@ -1085,6 +1191,8 @@ out:
     jb_free(&pre);
     jb_free(&rep);
     jb_free(&js);
+    jb_free(&qjson);
+    free(calib);
     cr_free(tlist);
     cr_free(out_dir);
     free(inputs);

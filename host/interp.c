@@ -649,10 +649,9 @@ static int exec_requantize(const cr_graph *g, const cr_node *n,
                            size_t errlen)
 {
     const char *rounding = ir_attr_s(n, "rounding", "float_rne");
-    if (!strcmp(rounding, "fixed_q31"))
-        return NUNSUP("rounding \"fixed_q31\" (TFLite fixed-point "
-                      "multiplier) is not implemented by the reference "
-                      "interpreter; only \"float_rne\" is");
+    if (!strcmp(rounding, "fixed_q31")) /* interp_exec_q runs these */
+        return NERR("internal: rounding \"fixed_q31\" reached the float "
+                    "rule");
     if (strcmp(rounding, "float_rne"))
         return NERR("rounding \"%s\" is not one of float_rne, fixed_q31",
                     rounding);
@@ -691,6 +690,8 @@ int interp_exec_node(const cr_graph *g, const cr_node *n,
                      size_t errlen)
 {
     const cr_array *x = n->n_inputs ? in[0] : NULL;
+    if (out && interp_q_claims(n, in)) /* TFLite int8 kernels, interp_q.c */
+        return interp_exec_q(g, n, in, out, err, errlen);
     switch (n->op) {
     case CRUCIBLE_OP_UNSUPPORTED:
         if (err && errlen)
@@ -967,7 +968,8 @@ static int run_graph(const cr_graph *g, const cr_array *inputs,
             goto out;
         }
         for (uint32_t k = 0; k < n->n_inputs; k++)
-            if (in[k] && !interp_elem_size(in[k]->dtype)) {
+            if (in[k] && !interp_elem_size(in[k]->dtype) &&
+                !interp_q_packed_ok(n, k, in[k]->dtype)) {
                 rc = interp_node_err(err, errlen, n, CRUCIBLE_E_UNSUPPORTED,
                                      "input %u has dtype %s, which the "
                                      "reference interpreter cannot execute",

@@ -67,10 +67,46 @@ int interp_exec_nn(const cr_graph *g, const cr_node *n,
 
 /* Integer kernels in interp_nn.c: dense, matmul and conv2d on u8/i8
  * operands (zero points from the input tensors' quantisation parameters),
- * i32 result. */
+ * i32 result. The weights (input 1) may also be packed i4 / ternary /
+ * binary constants. */
 int interp_exec_int_nn(const cr_graph *g, const cr_node *n,
                        const cr_array *const *in, cr_array *out, char *err,
                        size_t errlen);
+
+/* ---- integer execution with TFLite semantics (interp_q.c) ----
+ * Nodes carrying rounding = "fixed_q31" (requantize, quantize, and on i8:
+ * relu, clip, leaky_relu, sigmoid, tanh, softmax, add, sub, mul,
+ * avg_pool2d, concat) and i8 max_pool2d run through the freestanding
+ * kernel library (crucible/kernels.h); docs/ir-ops.md has the rules. */
+int interp_q_claims(const cr_node *n, const cr_array *const *in);
+int interp_exec_q(const cr_graph *g, const cr_node *n,
+                  const cr_array *const *in, cr_array *out, char *err,
+                  size_t errlen);
+/* Input k of n may be a packed sub-byte dtype (the weights of an integer
+ * dense / matmul / conv2d). */
+int interp_q_packed_ok(const cr_node *n, uint32_t k, int32_t dtype);
+/* TFLite's QuantizeMultiplier: r >= 0 as mult * 2^(shift - 31) with mult
+ * in [2^30, 2^31) (frexp, round half away from zero, 2^31 -> 2^30 with
+ * shift + 1; r = 0 or shift < -31 give 0, 0). CRUCIBLE_E_INVALID for a
+ * negative, NaN or infinite r, or shift > 31. */
+int interp_q_multiplier(double r, int32_t *mult, int *shift);
+/* TFLite's int8 softmax parameters from beta * input scale
+ * (PreprocessSoftmaxScaling, CalculateInputRadius with 5 integer bits);
+ * CRUCIBLE_E_UNSUPPORTED when beta * s_in * 2^26 <= 1. */
+int interp_q_softmax_params(double beta, double s_in, int32_t *mult,
+                            int32_t *left_shift, int32_t *diff_min);
+/* The int8 sigmoid (op CRUCIBLE_OP_SIGMOID) or tanh table, TFLite's
+ * LUTPopulate: table[j] is the output for the input value j - 128. */
+void interp_q_lut(int32_t op, float s_in, int32_t zp_in, float s_out,
+                  int32_t zp_out, int8_t table[256]);
+/* For every integer dense / conv2d -> requantize "fixed_q31" (-> relu /
+ * clip that only clamps) chain in g with i8 activations, recomputes the
+ * layer with crk_fully_connected / crk_conv2d from vals (interp_run_all's
+ * values) and compares with the interpreter's result bit for bit. *layers
+ * counts the chains checked. CRUCIBLE_E_GENERIC with the first difference
+ * in err on a mismatch. */
+int interp_q_fused_check(const cr_graph *g, const cr_array *vals,
+                         size_t *layers, char *err, size_t errlen);
 
 /* Language-model kernels in interp_llm.c (rms_norm, rope, silu,
  * kv_write, attention), called by interp_exec_node. */

@@ -7,6 +7,7 @@
  * is added last. No FP contraction, no excess precision (see interp.c). */
 #include "interp.h"
 
+#include <crucible/kernels.h>
 #include <math.h>
 #include <stdio.h>
 
@@ -328,14 +329,26 @@ static int k_reduce(const cr_node *n, const cr_array *x, cr_array *o,
 #define NUNSUP(...)                                                         \
     interp_node_err(err, errlen, n, CRUCIBLE_E_UNSUPPORTED, __VA_ARGS__)
 
+/* The kernel library's format of a packed weight dtype (its decoding,
+ * crk_weight_get, is the definition). */
+static crk_wfmt packed_fmt(int32_t dt)
+{
+    return dt == CRUCIBLE_DT_I4        ? CRK_W_I4
+           : dt == CRUCIBLE_DT_TERNARY ? CRK_W_TERNARY
+                                       : CRK_W_BINARY;
+}
+
 static int centre(const cr_graph *g, const cr_node *n, uint32_t k,
                   const cr_array *v, uint32_t **res, char *err,
                   size_t errlen)
 {
     *res = NULL;
-    if (v->dtype != CRUCIBLE_DT_U8 && v->dtype != CRUCIBLE_DT_I8)
+    const int packed = k == 1 && (v->dtype == CRUCIBLE_DT_I4 ||
+                                  v->dtype == CRUCIBLE_DT_TERNARY ||
+                                  v->dtype == CRUCIBLE_DT_BINARY);
+    if (v->dtype != CRUCIBLE_DT_U8 && v->dtype != CRUCIBLE_DT_I8 && !packed)
         return NUNSUP("input %u is %s; the integer %s takes u8 or i8 "
-                      "operands",
+                      "operands (and i4 / ternary / binary weights)",
                       k, ir_dtype_name(v->dtype), ir_op_name(n->op));
     const cr_tensor *t = &g->tensors[n->inputs[k]];
     uint64_t inner = 1, cnt = 1, ne = numel(v);
@@ -350,8 +363,10 @@ static int centre(const cr_graph *g, const cr_node *n, uint32_t k,
                                "out of memory");
     const uint8_t *p = (const uint8_t *)v->data;
     for (uint64_t j = 0; j < ne; j++) {
-        int64_t q = v->dtype == CRUCIBLE_DT_U8 ? (int64_t)p[j]
-                                               : (int64_t)(int8_t)p[j];
+        int64_t q = packed ? (int64_t)crk_weight_get(p, packed_fmt(v->dtype),
+                                                      (size_t)j)
+                    : v->dtype == CRUCIBLE_DT_U8 ? (int64_t)p[j]
+                                                 : (int64_t)(int8_t)p[j];
         int64_t zp = t->quant_count ? t->zero_points[(j / inner) % cnt] : 0;
         c[j] = (uint32_t)(uint64_t)(q - zp); /* low 32 bits */
     }

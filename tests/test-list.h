@@ -10,3 +10,4 @@
 #include "list-gguf.h"
 #include "list-spice.h"
 #include "list-tflite.h"
+#include "list-quant.h"

@@ -1289,15 +1289,14 @@ TEST(test_interp_requantize)
     rc = run(g, d, &out, err, sizeof err);
     CHECK_MSG(rc == 0 && memcmp(out.data, w1, 8) == 0, "%s", err);
     tio_free(&out);
-    /* fixed_q31 is reserved: shape inference accepts it, the interpreter
-     * refuses it clearly */
+    /* fixed_q31 (TFLite): m = 0.5 is (2^30, 0); srdhm rounds ties toward
+     * +infinity: 1 2 3 0 -1 500 -500 0, + 10, saturated to u8 */
     ir_attr_string(g, nd, "rounding", "fixed_q31");
     CHECK_MSG(ir_infer_shapes(g, err, sizeof err) == 0, "%s", err);
-    CHECK(run(g, d, &out, err, sizeof err) == CRUCIBLE_E_UNSUPPORTED);
-    CHECK_MSG(test_contains(err, "node rq (requantize)") &&
-                  test_contains(err, "fixed_q31") &&
-                  test_contains(err, "not implemented"),
-              "%s", err);
+    rc = run(g, d, &out, err, sizeof err);
+    static const uint8_t w1q[8] = {11, 12, 13, 10, 9, 255, 0, 10};
+    CHECK_MSG(rc == 0 && memcmp(out.data, w1q, 8) == 0, "%s", err);
+    tio_free(&out);
     ir_attr_string(g, nd, "rounding", "bogus");
     CHECK(ir_infer_shapes(g, err, sizeof err) != 0);
     CHECK_MSG(test_contains(err, "rounding"), "%s", err);
