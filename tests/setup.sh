@@ -8,7 +8,11 @@ BUILD=${1:-build}
 shift || true
 
 PKGS=(build-essential cmake ninja-build pkg-config libarchive-dev libinih-dev
-      protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata ngspice)
+      protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata ngspice
+      gcc-arm-none-eabi libnewlib-arm-none-eabi gcc-riscv64-unknown-elf
+      picolibc-riscv64-unknown-elf qemu-system-arm qemu-system-misc)
+# fpga-verilog: simulators and the iCE40 flow (Yosys, nextpnr, icepack)
+PKGS+=(iverilog verilator yosys nextpnr-ice40 fpga-icestorm)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,100 @@
+/*
+ * crucible/mcugen.h - the shared MCU code generator (static library
+ * crucible_mcugen, shipped with the SDK). An MCU target plugin is a thin
+ * wrapper: it describes itself in an mcugen_target and forwards the four
+ * crucible_target slots to the functions below. Everything specific to a
+ * chip lives in its board INI (docs/mcu.md lists the keys):
+ *
+ *   [board]     name, target, arch (armv6m | armv7m | rv32 | xtensa),
+ *               flash_bytes, ram_bytes, clock_hz
+ *   [toolchain] prefix (e.g. arm-none-eabi-), cflags, ldflags,
+ *               debian_package
+ *   [link]      flash_origin, flash_length, ram_origin, ram_length,
+ *               stack_bytes: the memory map the verification firmware is
+ *               linked for (the emulated machine's)
+ *   [emulator]  qemu, machine, debian_package, timeout_s
+ *   [image]     uf2_family, uf2_base (optional: a UF2 image is written)
+ *
+ * Generated firmware (all integer; no malloc, no floats, no libc):
+ *   model.c / model.h   weights as const arrays, one static arena planned
+ *                       by liveness + offset packing, calls into the
+ *                       kernel library; int model_run(const int8_t *in,
+ *                       int8_t *out) returns 0 on success
+ *   kernels/, include/  the freestanding kernel library, verbatim
+ *   main.c, runtime.c,  the verification harness (samples compiled in,
+ *   link.ld, Makefile   outputs printed over semihosting)
+ *
+ * Supported graphs: one i8 input, one i8 output; integer dense / conv2d
+ * whose i32 result feeds one requantize (rounding "fixed_q31") to i8,
+ * optionally followed by a relu / clip with the same parameters (fused
+ * into the kernel's clamp); relu / clip, max_pool2d / avg_pool2d and
+ * requantize on i8; reshape.
+ */
+#ifndef CRUCIBLE_MCUGEN_H
+#define CRUCIBLE_MCUGEN_H
+
+#include <crucible/target.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MCUGEN_VERSION "0.1.0"
+
+/* A key's value when the board has none (board NULL or key absent). */
+typedef struct mcugen_default {
+    const char *section, *key, *value;
+} mcugen_default;
+
+typedef struct mcugen_target {
+    const char *id;                 /* plugin id, e.g. "mcu-riscv" */
+    const mcugen_default *defaults; /* terminated by a NULL section */
+    /* Optional: extra project files for the ecosystem (pico-sdk CMake,
+     * ESP-IDF, PlatformIO), written beside model.c. Returns 0 or < 0. */
+    int (*extra_files)(const crucible_host *h, const crucible_board *b,
+                       const char *graph_name,
+                       int (*add)(void *ctx, const char *name,
+                                  const char *text),
+                       void *ctx);
+} mcugen_target;
+
+/* Board value with the target's defaults as fallback; NULL if neither. */
+const char *mcugen_board_get(const mcugen_target *t, const crucible_board *b,
+                             const char *section, const char *key);
+
+/* The crucible_target slots. query is pure and allocation-free. */
+int mcugen_accept_board(const mcugen_target *t, const crucible_board *b,
+                        char *why, size_t why_len);
+int mcugen_query(const mcugen_target *t, const crucible_query_ctx *ctx,
+                 const crucible_graph_view *g, uint32_t node,
+                 crucible_support *out);
+int mcugen_compile(const crucible_host *h, const mcugen_target *t,
+                   const crucible_compile_ctx *ctx);
+int mcugen_verify(const crucible_host *h, const mcugen_target *t,
+                  const crucible_verify_ctx *ctx);
+
+/* The arena plan of a graph (what compile reports): arena bytes after
+ * liveness + offset packing, the peak of simultaneously live tensors
+ * (a lower bound), the naive sum of every intermediate tensor, and the
+ * constant bytes (weights, biases, multipliers). Returns 0, or < 0 with a
+ * reason in why when the graph is not supported. */
+typedef struct mcugen_plan_info {
+    uint64_t arena_bytes, peak_live_bytes, naive_bytes, const_bytes;
+    uint32_t steps;
+    uint64_t macs;
+} mcugen_plan_info;
+
+int mcugen_plan(const crucible_host *h, const crucible_graph_view *g,
+                mcugen_plan_info *info, char *why, size_t why_len);
+
+/* A UF2 image (512-byte blocks, 256 payload bytes each) of bin, placed at
+ * base, with the family id (e.g. RP2040 0xe48bff56). *out is allocated
+ * with the host allocator; free with crucible_free(h, *out, *out_len). */
+int mcugen_uf2(const crucible_host *h, const uint8_t *bin, size_t len,
+               uint32_t base, uint32_t family, uint8_t **out,
+               size_t *out_len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

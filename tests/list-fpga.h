@@ -1,0 +1,2 @@
+TEST_ENTRY(test_fpga_mlp_bitexact_bitstream)
+TEST_ENTRY(test_fpga_parallel_and_refusals)

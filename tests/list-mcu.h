@@ -1,0 +1,5 @@
+TEST_ENTRY(test_mcu_riscv_small_bitexact)
+TEST_ENTRY(test_mcu_rp2040_small_bitexact)
+TEST_ENTRY(test_mcu_esp32c3_small_bitexact)
+TEST_ENTRY(test_mcu_preflight_too_big)
+TEST_ENTRY(test_mcu_board_missing_field)

@@ -1,0 +1,134 @@
+/* test_mcu.c - the MCU targets (sdk/mcu, plugins/mcu-*): a hand-written
+ * int8 graph (conv2d + requantize + relu, max_pool2d, reshape, dense) is
+ * compiled, cross-compiled, run in QEMU and compared bit for bit; tests
+ * SKIP visibly when a cross-compiler or QEMU is missing. */
+#include "runner.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define BIN CR_CRUCIBLE_BIN
+#define PLUGINS CR_BUILD_DIR "/lib/crucible/plugins"
+
+static const char small_ir[] =
+    "crucible-ir 1\n"
+    "graph mcu_small\n"
+    "tensor x : i8[1, 1, 6, 6] quant(scales=[0.0625], zero_points=[-3])\n"
+    "tensor cw : i8[4, 1, 3, 3] quant(axis=0, scales=[0.0078125, 0.00390625, 0.015625, 0.001953125], zero_points=[0, 0, 0, 0]) = [96, 91, 43, -26, -82, -100, -71, -8, 58, 97, 90, 41, -27, -83, -99, -69, -7, 59, 97, 89, 40, -29, -84, -99, -68, -5, 61, 98, 89, 38, -30, -85, -99, -67, -3, 62]\n"
+    "tensor cb : i32[4] quant(axis=0, scales=[0.00048828125, 0.000244140625, 0.0009765625, 0.0001220703125], zero_points=[0,0,0,0]) = [100, -200, 50, 3000]\n"
+    "tensor acc1 : i32[1, 4, 6, 6] quant(axis=1, scales=[0.00048828125, 0.000244140625, 0.0009765625, 0.0001220703125], zero_points=[0,0,0,0])\n"
+    "tensor y1 : i8[1, 4, 6, 6] quant(scales=[0.03], zero_points=[-10])\n"
+    "tensor r1 : i8[1, 4, 6, 6] quant(scales=[0.03], zero_points=[-10])\n"
+    "tensor p1 : i8[1, 4, 3, 3] quant(scales=[0.03], zero_points=[-10])\n"
+    "tensor f1 : i8[1, 36] quant(scales=[0.03], zero_points=[-10])\n"
+    "tensor dw : i8[5, 36] quant(axis=0, scales=[0.01, 0.02, 0.005, 0.015, 0.008], zero_points=[0,0,0,0,0]) = [86, 33, -35, -87, -98, -63, 2, 66, 99, 85, 32, -37, -88, -98, -62, 3, 67, 99, 85, 30, -38, -89, -98, -60, 5, 68, 99, 84, 29, -40, -90, -97, -59, 7, 69, 99, 83, 27, -41, -90, -97, -58, 8, 71, 100, 82, 25, -43, -91, -96, -56, 10, 72, 100, 81, 24, -44, -92, -96, -55, 12, 73, 100, 80, 22, -46, -92, -95, -54, 13, 74, 100, 79, 21, -47, -93, -95, -52, 15, 75, 100, 78, 19, -49, -94, -94, -51, 17, 76, 100, 77, 17, -50, -94, -94, -49, 18, 77, 100, 76, 16, -52, -95, -93, -48, 20, 78, 100, 74, 14, -53, -95, -93, -46, 22, 79, 100, 73, 12, -55, -96, -92, -45, 23, 80, 100, 72, 11, -56, -96, -91, -43, 25, 81, 100, 71, 9, -57, -97, -90, -42, 27, 82, 100, 70, 7, -59, -97, -90, -40, 28, 83, 99, 69, 6, -60, -97, -89, -39, 30, 84, 99, 67, 4, -61, -98, -88, -37, 31, 85, 99, 66, 2, -63, -98, -87, -36, 33, 86, 99]\n"
+    "tensor db : i32[5] = [10, -20, 300, -400, 5]\n"
+    "tensor acc2 : i32[1, 5] quant(axis=1, scales=[0.000299999985, 0.00059999997, 0.000149999993, 0.000449999992, 0.000240000008], zero_points=[0,0,0,0,0])\n"
+    "tensor out : i8[1, 5] quant(scales=[0.07], zero_points=[3])\n"
+    "node conv : conv2d(x, cw, cb) -> (acc1) {pads=[1, 1, 1, 1]}\n"
+    "node rq1 : requantize(acc1) -> (y1) {rounding=\"fixed_q31\"}\n"
+    "node relu1 : relu(y1) -> (r1) {rounding=\"fixed_q31\"}\n"
+    "node pool : max_pool2d(r1) -> (p1) {kernel=[2, 2], strides=[2, 2]}\n"
+    "node flat : reshape(p1) -> (f1) {shape=[1, 36]}\n"
+    "node fc : dense(f1, dw, db) -> (acc2)\n"
+    "node rq2 : requantize(acc2) -> (out) {rounding=\"fixed_q31\"}\n"
+    "inputs (x)\n"
+    "outputs (out)\n"
+;
+
+static int have(const char *tool)
+{
+    return test_sh(NULL, "command -v %s >/dev/null 2>&1", tool) == 0;
+}
+
+static int plugin_built(const char *id)
+{
+    return test_sh(NULL, "test -f '" PLUGINS "/%s.so'", id) == 0;
+}
+
+static int run_target(const char *id, const char *cc, const char *cc_pkg,
+                      const char *qemu, const char *qemu_pkg)
+{
+    if (!plugin_built(id)) SKIP("plugin %s not built", id);
+    if (!have(cc)) SKIP("%s not found (install %s)", cc, cc_pkg);
+    if (!have(qemu)) SKIP("%s not found (install %s)", qemu, qemu_pkg);
+    const char *d = test_tmpdir();
+    char path[1024], *out = NULL;
+    snprintf(path, sizeof path, "%s/small.crir", d);
+    CHECK(test_write(path, small_ir) == 0);
+    int rc = test_sh(&out, "'%s' compile '%s' --target %s --samples 6 -o '%s/%s.tptpkg' 2>&1",
+                     BIN, path, id, d, id);
+    CHECK_MSG(rc == 0, "compile: %s", out);
+    CHECK_MSG(test_contains(out, "bit-exact"), "%s", out);
+    CHECK_MSG(test_contains(out, "arena 180 bytes"), "%s", out);
+    free(out);
+    rc = test_sh(&out, "'%s' inspect '%s/%s.tptpkg' 2>&1", BIN, d, id);
+    CHECK_MSG(rc == 0 && test_contains(out, "firmware/model.c") &&
+              test_contains(out, "bin/fw.elf") &&
+              test_contains(out, "firmware/kernels/conv.c"), "inspect: %s", out);
+    if (!strcmp(id, "mcu-rp2040"))
+        CHECK_MSG(test_contains(out, "bin/fw.uf2"), "no UF2: %s", out);
+    free(out);
+    return TEST_PASS;
+}
+
+TEST(test_mcu_riscv_small_bitexact)
+{
+    return run_target("mcu-riscv", "riscv64-unknown-elf-gcc",
+                      "gcc-riscv64-unknown-elf", "qemu-system-riscv32",
+                      "qemu-system-misc");
+}
+
+TEST(test_mcu_rp2040_small_bitexact)
+{
+    return run_target("mcu-rp2040", "arm-none-eabi-gcc", "gcc-arm-none-eabi",
+                      "qemu-system-arm", "qemu-system-arm");
+}
+
+TEST(test_mcu_esp32c3_small_bitexact)
+{
+    return run_target("mcu-esp32", "riscv64-unknown-elf-gcc",
+                      "gcc-riscv64-unknown-elf", "qemu-system-riscv32",
+                      "qemu-system-misc");
+}
+
+/* A board too small for the model: pre-flight refuses with the numbers. */
+TEST(test_mcu_preflight_too_big)
+{
+    if (!plugin_built("mcu-riscv")) SKIP("plugin mcu-riscv not built");
+    const char *d = test_tmpdir();
+    char path[1024], board[1024], *out = NULL;
+    snprintf(path, sizeof path, "%s/small.crir", d);
+    snprintf(board, sizeof board, "%s/tiny.ini", d);
+    CHECK(test_write(path, small_ir) == 0);
+    CHECK(test_write(board, "[board]\nname = tiny\ntarget = mcu-riscv\n"
+                            "arch = rv32\nflash_bytes = 1024\nram_bytes = 65536\n"
+                            "[toolchain]\nprefix = riscv64-unknown-elf-\n"
+                            "[link]\nflash_origin = 0x80000000\nflash_length = 0x400\n"
+                            "ram_origin = 0x80400000\nram_length = 0x10000\n"
+                            "[emulator]\nqemu = qemu-system-riscv32\nmachine = virt\n") == 0);
+    int rc = test_sh(&out, "'%s' compile '%s' --target mcu-riscv --board '%s' -o '%s/t.tptpkg' 2>&1",
+                     BIN, path, board, d);
+    CHECK_MSG(rc != 0 && test_contains(out, "bytes of flash") &&
+              test_contains(out, "has 1024"), "%s", out);
+    free(out);
+    return TEST_PASS;
+}
+
+/* A board INI with a missing field is refused with the field's name. */
+TEST(test_mcu_board_missing_field)
+{
+    if (!plugin_built("mcu-rp2040")) SKIP("plugin mcu-rp2040 not built");
+    const char *d = test_tmpdir();
+    char path[1024], board[1024], *out = NULL;
+    snprintf(path, sizeof path, "%s/small.crir", d);
+    snprintf(board, sizeof board, "%s/bad.ini", d);
+    CHECK(test_write(path, small_ir) == 0);
+    CHECK(test_write(board, "[board]\nname = bad\ntarget = mcu-rp2040\n"
+                            "arch = armv6m\nflash_bytes = 2M\n") == 0);
+    int rc = test_sh(&out, "'%s' compile '%s' --target mcu-rp2040 --board '%s' -o '%s/t.tptpkg' 2>&1",
+                     BIN, path, board, d);
+    CHECK_MSG(rc != 0 && test_contains(out, "ram_bytes"), "%s", out);
+    free(out);
+    return TEST_PASS;
+}
