@@ -10,7 +10,10 @@ shift || true
 PKGS=(build-essential cmake ninja-build pkg-config libarchive-dev libinih-dev
       protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata ngspice
       gcc-arm-none-eabi libnewlib-arm-none-eabi gcc-riscv64-unknown-elf
-      picolibc-riscv64-unknown-elf qemu-system-arm qemu-system-misc)
+      picolibc-riscv64-unknown-elf qemu-system-arm qemu-system-misc
+      python3-numpy python3-onnx)
+# (python3-numpy / python3-onnx: test-data generation and the independent
+# numpy forward passes the tests compare against; never used by crucible)
 # fpga-verilog: simulators and the iCE40 flow (Yosys, nextpnr, icepack)
 PKGS+=(iverilog verilator yosys nextpnr-ice40 fpga-icestorm)
 missing=()
