@@ -407,7 +407,7 @@ static int compile_quantise(cli *c, cr_graph **g, const cr_kvdoc *config,
                             const char *mode, const char *method,
                             const char *const *calib, size_t n_calib,
                             size_t limit, int quiet, const char *model,
-                            jbuf *qjson)
+                            int int8_io, jbuf *qjson)
 {
     quant_opts o;
     memset(&o, 0, sizeof o);
@@ -455,6 +455,16 @@ static int compile_quantise(cli *c, cr_graph **g, const cr_kvdoc *config,
         ir_free(*g);
         *g = q;
     }
+    if (int8_io) {
+        int k = quant_int8_io(*g, err, sizeof err);
+        if (k < 0) {
+            fprintf(stderr, "crucible compile: --io int8: %s\n", err);
+            goto done;
+        }
+        if (!quiet)
+            fprintf(stderr, "[crucible] --io int8: %d port%s now exchange int8\n",
+                    k, k == 1 ? "" : "s");
+    }
     rc = 0;
 done:
     quant_report_free(&rep);
@@ -491,6 +501,8 @@ static void compile_help(void)
         "  --seed S           random seed (default 1)\n"
         "  --batch N          size bound to dynamic input dims (default 1)\n"
         "  --no-verify        skip verification (the package says so)\n"
+        "  --io float|int8    with --quant: the model's interface stays float\n"
+        "                     (default) or becomes its int8 tensors (MCU, FPGA)\n"
         "  --quant FMT        quantise a float model before pre-flight (weights\n"
         "                     FMT, int8 activations; mixed: per layer from the\n"
         "                     config's [layer.<node>] quant keys); targets then\n"
@@ -518,6 +530,7 @@ int cmd_compile(cli *c, int argc, char **argv)
     int rebind = 0;
     int no_verify = 0, keep = 0, rc = 1;
     const char *quant_arg = NULL, *quant_meth = NULL;
+    int int8_io = 0;
     const char **calib = calloc((size_t)argc + 1, sizeof(char *));
     size_t n_calib = 0, calib_limit = 0;
     jbuf qjson;
@@ -545,6 +558,16 @@ int cmd_compile(cli *c, int argc, char **argv)
         else if (!strcmp(a, "--no-verify")) no_verify = 1;
         else if (!strcmp(a, "--quant") && has) quant_arg = argv[++i];
         else if (!strcmp(a, "--quant-method") && has) quant_meth = argv[++i];
+        else if (!strcmp(a, "--io") && has) {
+            const char *v = argv[++i];
+            if (!strcmp(v, "int8")) int8_io = 1;
+            else if (!strcmp(v, "float")) int8_io = 0;
+            else {
+                free(inputs);
+                free(board_dirs);
+                return usage_error("compile", "--io takes float or int8");
+            }
+        }
         else if (!strcmp(a, "--calib") && has) {
             calib[n_calib++] = argv[++i];
             while (i + 1 < argc && argv[i + 1][0] != '-') calib[n_calib++] = argv[++i];
@@ -793,7 +816,7 @@ int cmd_compile(cli *c, int argc, char **argv)
     }
     if ((quant_arg || n_calib) &&
         compile_quantise(c, &g, config, quant_arg, quant_meth, calib,
-                         n_calib, calib_limit, quiet, model, &qjson))
+                         n_calib, calib_limit, quiet, model, int8_io, &qjson))
         goto out;
     /* Model-level cost figures a frontend computed (e.g. GGUF: parameters,
      * bytes per weight format, KV-cache bytes per token, MACs per token). */

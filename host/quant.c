@@ -1441,3 +1441,82 @@ void quant_report_text(const quant_report *r, FILE *f)
                 r->n_float_nodes == 1 ? "" : "s");
     }
 }
+
+/* ---- int8 interface ------------------------------------------------------
+ * quant_int8_io: a quantised graph keeps a float interface (a quantize
+ * node after each input, a dequantize node before each output). Targets
+ * that exchange int8 with the outside (MCU firmware, FPGA streams) want
+ * the int8 tensors themselves as the interface: each float input read by
+ * exactly one quantize node is replaced by that node's int8 output, and
+ * each float output made by a dequantize node by the dequantize's int8
+ * input. The removed nodes' tensors stay (unused). Ports that do not have
+ * this shape are left as they are. Returns the number of ports changed. */
+int quant_int8_io(cr_graph *g, char *err, size_t errlen)
+{
+    size_t nn = g->n_nodes;
+    uint8_t *drop = cr_calloc(nn ? nn : 1, 1);
+    if (!drop) {
+        snprintf(err, errlen, "out of memory");
+        return CRUCIBLE_E_NOMEM;
+    }
+    int changed = 0;
+    for (size_t i = 0; i < g->n_inputs; i++) {
+        int32_t t = g->inputs[i];
+        int32_t reader = -1, readers = 0;
+        for (size_t k = 0; k < nn; k++)
+            for (uint32_t a = 0; a < g->nodes[k].n_inputs; a++)
+                if (g->nodes[k].inputs[a] == t) {
+                    readers++;
+                    reader = (int32_t)k;
+                }
+        if (readers != 1 || g->nodes[reader].op != CRUCIBLE_OP_QUANTIZE ||
+            (g->tensors[t].flags & CRUCIBLE_TENSOR_OUTPUT))
+            continue;
+        int32_t q = g->nodes[reader].outputs[0];
+        if (g->tensors[q].dtype != CRUCIBLE_DT_I8 &&
+            g->tensors[q].dtype != CRUCIBLE_DT_U8)
+            continue;
+        drop[reader] = 1;
+        g->tensors[t].flags &= ~(uint32_t)CRUCIBLE_TENSOR_INPUT;
+        g->tensors[q].flags |= CRUCIBLE_TENSOR_INPUT;
+        g->inputs[i] = q;
+        changed++;
+    }
+    for (size_t i = 0; i < g->n_outputs; i++) {
+        int32_t t = g->outputs[i];
+        int32_t p = ir_producer(g, t);
+        if (p < 0 || g->nodes[p].op != CRUCIBLE_OP_DEQUANTIZE || drop[p]) continue;
+        int32_t q = g->nodes[p].inputs[0];
+        if (q < 0 || (g->tensors[q].flags & CRUCIBLE_TENSOR_INPUT) ||
+            (g->tensors[q].flags & CRUCIBLE_TENSOR_OUTPUT))
+            continue;
+        drop[p] = 1;
+        g->tensors[t].flags &= ~(uint32_t)CRUCIBLE_TENSOR_OUTPUT;
+        g->tensors[q].flags |= CRUCIBLE_TENSOR_OUTPUT;
+        g->outputs[i] = q;
+        changed++;
+    }
+    /* compact the node array */
+    size_t w = 0;
+    for (size_t k = 0; k < nn; k++) {
+        if (!drop[k]) {
+            g->nodes[w++] = g->nodes[k];
+            continue;
+        }
+        cr_node *n = &g->nodes[k];
+        cr_free(n->name);
+        cr_free(n->inputs);
+        cr_free(n->outputs);
+        for (uint32_t a = 0; a < n->n_attrs; a++) {
+            cr_free(n->attrs[a].name);
+            cr_free(n->attrs[a].ints);
+            cr_free(n->attrs[a].floats);
+            cr_free(n->attrs[a].s);
+        }
+        cr_free(n->attrs);
+    }
+    g->n_nodes = w;
+    cr_free(drop);
+    int rc = ir_validate(g, err, errlen);
+    return rc < 0 ? rc : changed;
+}

@@ -107,6 +107,11 @@ int quant_graph(const cr_graph *g, const cr_array *samples, size_t n_samples,
                 const quant_opts *o, cr_graph **out, quant_report *rep,
                 char *err, size_t errlen);
 void quant_report_free(quant_report *r);
+/* Makes the int8 tensors behind the boundary quantize / dequantize nodes
+ * the graph's inputs and outputs (for targets that exchange int8: MCU
+ * firmware, FPGA streams). Returns the number of ports changed or a
+ * negative status. */
+int quant_int8_io(cr_graph *g, char *err, size_t errlen);
 void quant_report_json(const quant_report *r, const char *model, jbuf *j);
 void quant_report_text(const quant_report *r, FILE *f);
 

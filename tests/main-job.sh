@@ -18,12 +18,15 @@ HAVE_ONNX=$($BIN plugins | awk '$1 == "onnx" && $5 == "loaded" {print "yes"}')
 if [ -z "$TARGETS" ]; then echo "no target plugins were built" >&2; exit 1; fi
 
 MODELS=(docs/examples/tiny-mlp.crir)
+declare -A CALIB
 if [ "$HAVE_ONNX" = yes ]; then
   echo "== accuracy of the bundled digits models (reference interpreter, 360 held-out digits)"
   $BIN accuracy $D/mlp/model.onnx --inputs $D/test-x-mlp.npy --labels $D/test-y.npy
   $BIN accuracy $D/cnn/model.onnx --inputs $D/test-x-cnn.npy --labels $D/test-y.npy
   echo "   (training script, docs/examples/digits/accuracy.json: mlp $(grep -A4 '"mlp"' $D/accuracy.json | grep -o '"float_test_accuracy": [0-9.]*' | cut -d' ' -f2), cnn $(grep -A4 '"cnn"' $D/accuracy.json | grep -o '"float_test_accuracy": [0-9.]*' | cut -d' ' -f2))"
   MODELS+=($D/mlp/model.onnx $D/cnn/model.onnx)
+  CALIB[$D/mlp/model.onnx]=$D/test-x-mlp.npy
+  CALIB[$D/cnn/model.onnx]=$D/test-x-cnn.npy
 else
   echo "== onnx frontend not built: digits models skipped"
 fi
@@ -37,6 +40,18 @@ for m in "${MODELS[@]}"; do
     log="$OUT/$name.$t.log"
     if $BIN compile "$m" --target "$t" --samples 8 -o "$OUT/$name.$t.tptpkg" 2>&1 | tee "$log"; then
       $BIN inspect "$OUT/$name.$t.tptpkg" | tail -1
+    elif grep -q "pre-flight failed" "$log" && [ -n "${CALIB[$m]:-}" ]; then
+      # an integer target (MCU, FPGA): quantise the float model to int8 with
+      # 100 calibration rows, int8 interface, and compile that
+      echo "   retrying for $t with the int8-quantised model (integer targets)"
+      if $BIN compile "$m" --target "$t" --samples 8 --quant int8 --calib "${CALIB[$m]}" \
+            --calib-samples 100 --io int8 -o "$OUT/$name-int8.$t.tptpkg" 2>&1 | tee "$log"; then
+        $BIN inspect "$OUT/$name-int8.$t.tptpkg" | tail -1
+      elif grep -q "pre-flight failed" "$log"; then
+        echo "   not built: $t refuses the int8 model in pre-flight (reasons above)"
+      else
+        status=1
+      fi
     elif grep -q "pre-flight failed" "$log"; then
       # the target said in pre-flight that it cannot build this model (not a
       # failure of the job: e.g. the analog target takes dense layers only)

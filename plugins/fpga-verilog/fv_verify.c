@@ -250,6 +250,14 @@ int fv_verify(const crucible_host *h, const crucible_verify_ctx *ctx)
         return CRUCIBLE_OK;
     }
     v.t->free_result(h, &res);
+    if (!ctx->board) {
+        /* no board: no pins, so no place-and-route and no bitstream */
+        ctx->report(ctx->ctx, "place-and-route", "nextpnr-ice40",
+                    CRUCIBLE_VERDICT_SKIPPED,
+                    "no board given (--board NAME; see 'crucible boards'): "
+                    "synthesis only, no bitstream", NULL);
+        return CRUCIBLE_OK;
+    }
     char devopt[32], freq[32];
     snprintf(devopt, sizeof devopt, "--%s", dev);
     snprintf(freq, sizeof freq, "%g", clk);
