@@ -58,57 +58,6 @@ static int idf_files(const crucible_host *h, const crucible_board *b,
 
 static const mcugen_target mt = {"mcu-esp32", defaults, idf_files};
 
-static int t_accept(void *s, const crucible_board *b, char *why, size_t n)
-{
-    (void)s;
-    return mcugen_accept_board(&mt, b, why, n);
-}
-static int t_query(void *s, const crucible_query_ctx *c,
-                   const crucible_graph_view *g, uint32_t node,
-                   crucible_support *out)
-{
-    (void)s;
-    return mcugen_query(&mt, c, g, node, out);
-}
-static int t_compile(void *s, const crucible_compile_ctx *c)
-{
-    return mcugen_compile(*(const crucible_host **)s, &mt, c);
-}
-static int t_verify(void *s, const crucible_verify_ctx *c)
-{
-    return mcugen_verify(*(const crucible_host **)s, &mt, c);
-}
-
-static const crucible_boundary uart = {sizeof(crucible_boundary),
-                                       CRUCIBLE_LINK_UART, 921600.0, 8, 0.0};
-static const crucible_boundary *const bounds[] = {&uart, NULL};
-static const crucible_target target = {
-    CRUCIBLE_HEADER(crucible_target), "int8 firmware for ESP32 chips: ESP-IDF project; ESP32-C3 (rv32imc) verified bit-exact in qemu-system-riscv32, Xtensa chips generated only", bounds, t_accept, t_query,
-    t_compile, t_verify};
-
-static int p_init(const crucible_host *host, void **state)
-{
-    if (!host || !host->realloc || !host->log || !state)
-        return CRUCIBLE_E_INVALID;
-    const crucible_host **s = crucible_alloc(host, sizeof *s);
-    if (!s) return CRUCIBLE_E_NOMEM;
-    *s = host;
-    *state = s;
-    return CRUCIBLE_OK;
-}
-static void p_deinit(void *state)
-{
-    const crucible_host **s = state;
-    if (s) crucible_free(*s, s, sizeof *s);
-}
-static const void *p_iface(void *state, const char *id)
-{
-    (void)state;
-    return id && !strcmp(id, CRUCIBLE_IFACE_TARGET) ? &target : NULL;
-}
-static const char *const ifaces[] = {CRUCIBLE_IFACE_TARGET, NULL};
-
-CRUCIBLE_EXPORT const crucible_plugin_entry mcu_esp32_entry
-    __asm__(CRUCIBLE_ENTRY_SYMBOL) = {
-    CRUCIBLE_HEADER(crucible_plugin_entry), CRUCIBLE_ABI_TAG, 0, "mcu-esp32", "ESP32 family",
-    MCUGEN_VERSION, "crucible", "int8 firmware for ESP32 chips: ESP-IDF project; ESP32-C3 (rv32imc) verified bit-exact in qemu-system-riscv32, Xtensa chips generated only", ifaces, p_init, p_deinit, p_iface};
+MCUGEN_PLUGIN(mcu_esp32, mt, "mcu-esp32", "ESP32 family",
+              "int8 firmware for ESP32 chips: ESP-IDF project; ESP32-C3 (rv32imc) verified bit-exact in qemu-system-riscv32, Xtensa chips generated only",
+              921600.0);

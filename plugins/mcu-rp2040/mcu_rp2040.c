@@ -57,57 +57,6 @@ static int pico_files(const crucible_host *h, const crucible_board *b,
 
 static const mcugen_target mt = {"mcu-rp2040", defaults, pico_files};
 
-static int t_accept(void *s, const crucible_board *b, char *why, size_t n)
-{
-    (void)s;
-    return mcugen_accept_board(&mt, b, why, n);
-}
-static int t_query(void *s, const crucible_query_ctx *c,
-                   const crucible_graph_view *g, uint32_t node,
-                   crucible_support *out)
-{
-    (void)s;
-    return mcugen_query(&mt, c, g, node, out);
-}
-static int t_compile(void *s, const crucible_compile_ctx *c)
-{
-    return mcugen_compile(*(const crucible_host **)s, &mt, c);
-}
-static int t_verify(void *s, const crucible_verify_ctx *c)
-{
-    return mcugen_verify(*(const crucible_host **)s, &mt, c);
-}
-
-static const crucible_boundary uart = {sizeof(crucible_boundary),
-                                       CRUCIBLE_LINK_UART, 921600.0, 8, 0.0};
-static const crucible_boundary *const bounds[] = {&uart, NULL};
-static const crucible_target target = {
-    CRUCIBLE_HEADER(crucible_target), "int8 firmware for the RP2040 (Cortex-M0+): pico-sdk project, ELF/BIN/UF2, verified bit-exact in qemu-system-arm", bounds, t_accept, t_query,
-    t_compile, t_verify};
-
-static int p_init(const crucible_host *host, void **state)
-{
-    if (!host || !host->realloc || !host->log || !state)
-        return CRUCIBLE_E_INVALID;
-    const crucible_host **s = crucible_alloc(host, sizeof *s);
-    if (!s) return CRUCIBLE_E_NOMEM;
-    *s = host;
-    *state = s;
-    return CRUCIBLE_OK;
-}
-static void p_deinit(void *state)
-{
-    const crucible_host **s = state;
-    if (s) crucible_free(*s, s, sizeof *s);
-}
-static const void *p_iface(void *state, const char *id)
-{
-    (void)state;
-    return id && !strcmp(id, CRUCIBLE_IFACE_TARGET) ? &target : NULL;
-}
-static const char *const ifaces[] = {CRUCIBLE_IFACE_TARGET, NULL};
-
-CRUCIBLE_EXPORT const crucible_plugin_entry mcu_rp2040_entry
-    __asm__(CRUCIBLE_ENTRY_SYMBOL) = {
-    CRUCIBLE_HEADER(crucible_plugin_entry), CRUCIBLE_ABI_TAG, 0, "mcu-rp2040", "RP2040 (Cortex-M0+)",
-    MCUGEN_VERSION, "crucible", "int8 firmware for the RP2040 (Cortex-M0+): pico-sdk project, ELF/BIN/UF2, verified bit-exact in qemu-system-arm", ifaces, p_init, p_deinit, p_iface};
+MCUGEN_PLUGIN(mcu_rp2040, mt, "mcu-rp2040", "RP2040 (Cortex-M0+)",
+              "int8 firmware for the RP2040 (Cortex-M0+): pico-sdk project, ELF/BIN/UF2, verified bit-exact in qemu-system-arm",
+              921600.0);

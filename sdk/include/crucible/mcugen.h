@@ -97,4 +97,67 @@ int mcugen_uf2(const crucible_host *h, const uint8_t *bin, size_t len,
 #ifdef __cplusplus
 }
 #endif
+
+/* MCUGEN_PLUGIN(prefix, mt, id, name, description, link_bps): the whole
+ * crucible.target/1 plugin around an mcugen_target `mt` — slots
+ * forwarding to the functions above, a UART boundary at link_bps, init
+ * keeping the host table, and the exported entry. A new MCU architecture
+ * is its defaults table plus one line with this macro. */
+#define MCUGEN_PLUGIN(prefix, mt, id, name, description, link_bps)         \
+    static int prefix##_accept(void *s, const crucible_board *b, char *why, \
+                               size_t n)                                    \
+    {                                                                       \
+        (void)s;                                                            \
+        return mcugen_accept_board(&(mt), b, why, n);                       \
+    }                                                                       \
+    static int prefix##_query(void *s, const crucible_query_ctx *c,         \
+                              const crucible_graph_view *g, uint32_t node,  \
+                              crucible_support *out)                        \
+    {                                                                       \
+        (void)s;                                                            \
+        return mcugen_query(&(mt), c, g, node, out);                        \
+    }                                                                       \
+    static int prefix##_compile(void *s, const crucible_compile_ctx *c)     \
+    {                                                                       \
+        return mcugen_compile(*(const crucible_host **)s, &(mt), c);        \
+    }                                                                       \
+    static int prefix##_verify(void *s, const crucible_verify_ctx *c)       \
+    {                                                                       \
+        return mcugen_verify(*(const crucible_host **)s, &(mt), c);         \
+    }                                                                       \
+    static const crucible_boundary prefix##_uart = {                        \
+        sizeof(crucible_boundary), CRUCIBLE_LINK_UART, (link_bps), 8, 0.0}; \
+    static const crucible_boundary *const prefix##_bounds[] = {             \
+        &prefix##_uart, NULL};                                              \
+    static const crucible_target prefix##_target = {                        \
+        CRUCIBLE_HEADER(crucible_target), description, prefix##_bounds,     \
+        prefix##_accept, prefix##_query, prefix##_compile, prefix##_verify};\
+    static int prefix##_init(const crucible_host *host, void **state)       \
+    {                                                                       \
+        if (!host || !host->realloc || !host->log || !state)                \
+            return CRUCIBLE_E_INVALID;                                      \
+        const crucible_host **s = crucible_alloc(host, sizeof *s);          \
+        if (!s) return CRUCIBLE_E_NOMEM;                                    \
+        *s = host;                                                          \
+        *state = s;                                                         \
+        return CRUCIBLE_OK;                                                 \
+    }                                                                       \
+    static void prefix##_deinit(void *state)                                \
+    {                                                                       \
+        const crucible_host **s = state;                                    \
+        if (s) crucible_free(*s, s, sizeof *s);                             \
+    }                                                                       \
+    static const void *prefix##_iface(void *state, const char *iid)         \
+    {                                                                       \
+        (void)state;                                                        \
+        return iid && !strcmp(iid, CRUCIBLE_IFACE_TARGET) ? &prefix##_target\
+                                                          : NULL;           \
+    }                                                                       \
+    static const char *const prefix##_ifaces[] = {CRUCIBLE_IFACE_TARGET,    \
+                                                  NULL};                    \
+    CRUCIBLE_ENTRY(prefix##_entry) = {                                      \
+        CRUCIBLE_HEADER(crucible_plugin_entry), CRUCIBLE_ABI_TAG, 0, id,     \
+        name, MCUGEN_VERSION, "crucible", description, prefix##_ifaces,     \
+        prefix##_init, prefix##_deinit, prefix##_iface}
+
 #endif
