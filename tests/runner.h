@@ -10,6 +10,7 @@
 #ifndef CR_TEST_RUNNER_H
 #define CR_TEST_RUNNER_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 enum { TEST_PASS = 0, TEST_FAIL = 1, TEST_SKIP = 2 };
@@ -63,6 +64,10 @@ int test_sh(char **out, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Writes a text file. Returns 0 on success. */
 int test_write(const char *path, const char *text);
+/* Whole file into a malloc'd buffer (free with free()); NULL on failure. */
+unsigned char *test_read_file(const char *path, size_t *len);
+/* Writes n bytes. Returns 0 on success. */
+int test_write_file(const char *path, const void *b, size_t n);
 /* Does haystack contain needle? (NULL-safe) */
 int test_contains(const char *haystack, const char *needle);
 

@@ -43,31 +43,6 @@
 #define BIN CR_CRUCIBLE_BIN
 
 /* ---- helpers ------------------------------------------------------------------*/
-static uint8_t *gt_read(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(n > 0 ? (size_t)n : 1);
-    if (b && n > 0 && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *len = n > 0 ? (size_t)n : 0;
-    return b;
-}
-
-static int gt_write(const char *path, const uint8_t *b, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    int ok = fwrite(b, 1, n, f) == n;
-    return (fclose(f) == 0 && ok) ? 0 : -1;
-}
-
 static int have_models(void)
 {
     struct stat st;
@@ -864,7 +839,7 @@ TEST(test_gguf_crafted_plugin)
     gb_header(&b, 3, 0, 2);
     gb_kv_str(&b, "general.architecture", "llama");
     gb_kv_str(&b, "general.architecture", "llama");
-    CHECK(gt_write(path, b.p, b.n) == 0);
+    CHECK(test_write_file(path, b.p, b.n) == 0);
     free(b.p);
     int st;
     cr_host_set_verbosity(-2);
@@ -890,7 +865,7 @@ TEST(test_gguf_crafted_plugin)
     b = (gbuf){0};
     gb_header(&b, 3, 0, 1);
     gb_kv_str(&b, "general.architecture", "gpt2");
-    CHECK(gt_write(path, b.p, b.n) == 0);
+    CHECK(test_write_file(path, b.p, b.n) == 0);
     free(b.p);
     g = gt_load_graph(path, &st, err, sizeof err);
     CHECK_MSG(g != NULL, "%s", err);
@@ -920,7 +895,7 @@ TEST(test_gguf_truncated)
     char err[512];
     for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
         size_t n;
-        uint8_t *buf = gt_read(files[k], &n);
+        uint8_t *buf = test_read_file(files[k], &n);
         CHECK_MSG(buf != NULL, "cannot read %s", files[k]);
         /* every cut in the first 4 KiB and the last 512 bytes, strided between */
         for (size_t cut = 0; cut < n;
@@ -946,11 +921,11 @@ TEST(test_gguf_truncated)
     /* the plugin and the CLI: a clear error, exit 1 */
     NEED_PLUGIN();
     size_t n;
-    uint8_t *buf = gt_read(GG_STORIES, &n);
+    uint8_t *buf = test_read_file(GG_STORIES, &n);
     const char *d = test_tmpdir();
     char path[4096];
     snprintf(path, sizeof path, "%s/cut.gguf", d);
-    CHECK(gt_write(path, buf, n / 2) == 0);
+    CHECK(test_write_file(path, buf, n / 2) == 0);
     free(buf);
     char *out = NULL;
     int rc = test_sh(&out, "'%s' ir '%s'", BIN, path);
@@ -1005,7 +980,7 @@ TEST(test_gguf_byte_flips)
     char err[512];
     for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
         size_t n;
-        uint8_t *orig = gt_read(files[k], &n);
+        uint8_t *orig = test_read_file(files[k], &n);
         CHECK(orig != NULL);
         uint8_t *buf = malloc(n);
         CHECK(buf);
@@ -1043,7 +1018,7 @@ TEST(test_gguf_byte_flips)
     char path[4096];
     snprintf(path, sizeof path, "%s/flip.gguf", d);
     size_t n;
-    uint8_t *orig = gt_read(GG_VOCAB, &n);
+    uint8_t *orig = test_read_file(GG_VOCAB, &n);
     uint8_t *buf = malloc(n);
     CHECK(orig && buf);
     cr_host_set_verbosity(-2);
@@ -1054,7 +1029,7 @@ TEST(test_gguf_byte_flips)
             size_t at = (size_t)(gt_xorshift(&seed) % n);
             buf[at] = (uint8_t)gt_xorshift(&seed);
         }
-        if (gt_write(path, buf, n)) break;
+        if (test_write_file(path, buf, n)) break;
         void *tok = NULL;
         if (p->tokenizer.open(p->state, path, &tok) == 0) {
             int32_t ids[256];
@@ -1095,8 +1070,8 @@ TEST(test_gguf_vocab_vectors)
     NEED_PLUGIN();
     cr_plugin *p = gguf_plugin();
     size_t ni, no;
-    char *inp = (char *)gt_read(GG_VOCAB ".inp", &ni);
-    char *outp = (char *)gt_read(GG_VOCAB ".out", &no);
+    char *inp = (char *)test_read_file(GG_VOCAB ".inp", &ni);
+    char *outp = (char *)test_read_file(GG_VOCAB ".out", &no);
     CHECK(inp && outp);
     void *tok = NULL;
     int rc = p->tokenizer.open(p->state, GG_VOCAB, &tok);
@@ -1288,7 +1263,7 @@ TEST(test_gguf_tokenizer_crafted)
     snprintf(path, sizeof path, "%s/vocab.gguf", d);
     gbuf b = {0};
     vocab_file(&b, -1, "llama");
-    CHECK(gt_write(path, b.p, b.n) == 0);
+    CHECK(test_write_file(path, b.p, b.n) == 0);
     void *tok = NULL;
     CHECK_MSG(p->tokenizer.open(p->state, path, &tok) == 0, "%s",
               cr_host_last_error());
@@ -1330,13 +1305,13 @@ TEST(test_gguf_tokenizer_crafted)
     p->tokenizer.close(tok);
     /* add_space_prefix = false */
     vocab_file(&b, 0, "llama");
-    CHECK(gt_write(path, b.p, b.n) == 0);
+    CHECK(test_write_file(path, b.p, b.n) == 0);
     CHECK(p->tokenizer.open(p->state, path, &tok) == 0);
     CHECK(encode(p, tok, "ab", 2, 0, ids, 32) == 1 && ids[0] == 7);
     p->tokenizer.close(tok);
     /* another tokenizer model: refused, named */
     vocab_file(&b, 1, "gpt2");
-    CHECK(gt_write(path, b.p, b.n) == 0);
+    CHECK(test_write_file(path, b.p, b.n) == 0);
     cr_host_set_verbosity(-2);
     CHECK(p->tokenizer.open(p->state, path, &tok) == CRUCIBLE_E_UNSUPPORTED);
     cr_host_set_verbosity(0);
@@ -1655,7 +1630,7 @@ TEST(test_gguf_llama_crafted)
     for (size_t k = 0; k < sizeof good / sizeof good[0]; k++) {
         snprintf(path, sizeof path, "%s/tiny%u.gguf", d, good[k]);
         tiny_llama(&b, good[k]);
-        CHECK(gt_write(path, b.p, b.n) == 0);
+        CHECK(test_write_file(path, b.p, b.n) == 0);
         cr_graph *g = gt_load_graph(path, &st, err, sizeof err);
         CHECK_MSG(g != NULL, "variant %u: %s", good[k], err);
         CHECK(gtensor(g, "cache.k.1")->dims[0] == 16); /* min(16, 256) */
@@ -1684,7 +1659,7 @@ TEST(test_gguf_llama_crafted)
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         snprintf(path, sizeof path, "%s/bad%u.gguf", d, bad[k].flags);
         tiny_llama(&b, bad[k].flags);
-        CHECK(gt_write(path, b.p, b.n) == 0);
+        CHECK(test_write_file(path, b.p, b.n) == 0);
         cr_graph *g = gt_load_graph(path, &st, err, sizeof err);
         CHECK_MSG(!g && st == CRUCIBLE_E_FORMAT && test_contains(err, bad[k].msg),
                   "variant %u: status %d, %s", bad[k].flags, st, err);
@@ -1719,7 +1694,7 @@ TEST(test_gguf_llama_crafted)
      * graph, never a crash */
     if (!have_models()) return TEST_PASS;
     size_t n;
-    uint8_t *orig = gt_read(GG_STORIES, &n);
+    uint8_t *orig = test_read_file(GG_STORIES, &n);
     uint8_t *buf = malloc(n);
     CHECK(orig && buf);
     uint64_t seed = 0x13198a2e03707344ull;
@@ -1736,7 +1711,7 @@ TEST(test_gguf_llama_crafted)
             if (at > 600 && at < 6000) at = 6000 + at % 2000;
             buf[at] = (uint8_t)gt_xorshift(&seed);
         }
-        CHECK(gt_write(path, buf, n) == 0);
+        CHECK(test_write_file(path, buf, n) == 0);
         g = gt_load_graph(path, &st, err, sizeof err);
         if (g) built++;
         else refused++;
@@ -1778,7 +1753,7 @@ TEST(test_gguf_llama_cost)
     gb_kv_u32(&b, "llama.rope.dimension_count", 64);
     gb_kv_u32(&b, "llama.vocab_size", 32000);
     snprintf(path, sizeof path, "%s/tinyllama-hparams.gguf", d);
-    CHECK(gt_write(path, b.p, b.n) == 0);
+    CHECK(test_write_file(path, b.p, b.n) == 0);
     free(b.p);
     cr_graph *g = gt_load_graph(path, &st, err, sizeof err);
     CHECK_MSG(g != NULL, "%s", err);
@@ -1824,7 +1799,7 @@ TEST(test_gguf_llama_cost)
 static char *slurp(const char *path)
 {
     size_t n;
-    uint8_t *b = gt_read(path, &n);
+    uint8_t *b = test_read_file(path, &n);
     if (!b) return NULL;
     char *s = realloc(b, n + 1);
     if (!s) {

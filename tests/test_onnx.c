@@ -979,31 +979,6 @@ TEST(test_onnx_external_symlink)
 }
 
 /* ---- malformed bytes ------------------------------------------------------*/
-static uint8_t *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(n > 0 ? (size_t)n : 1);
-    if (b && n > 0 && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *len = n > 0 ? (size_t)n : 0;
-    return b;
-}
-
-static int write_all(const char *path, const uint8_t *b, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    int ok = fwrite(b, 1, n, f) == n;
-    return (fclose(f) == 0 && ok) ? 0 : -1;
-}
-
 /* Runs a loaded graph on zero inputs when it is small (exercises the
  * interpreter on whatever the frontend accepted). */
 static void try_run(const cr_graph *g)
@@ -1039,7 +1014,7 @@ TEST(test_onnx_truncated)
     NEED_PLUGIN();
     const char *src = ONNX_MODELS "/mnist8_cntk/model.onnx";
     size_t n;
-    uint8_t *buf = read_all(src, &n);
+    uint8_t *buf = test_read_file(src, &n);
     if (!buf) SKIP("%s is absent", src);
     const char *d = test_tmpdir();
     char path[4096], err[1024];
@@ -1048,7 +1023,7 @@ TEST(test_onnx_truncated)
     int failures = 0;
     size_t cuts = 0;
     for (size_t cut = 0; cut < n; cut += cut < 96 ? 1 : 1 + n / 160) {
-        if (write_all(path, buf, cut)) break;
+        if (test_write_file(path, buf, cut)) break;
         int st;
         cr_graph *g = onnx_load_graph(path, &st, err, sizeof err);
         if (g) {
@@ -1058,7 +1033,7 @@ TEST(test_onnx_truncated)
         }
         cuts++;
     }
-    if (!write_all(path, buf, n - 1)) {
+    if (!test_write_file(path, buf, n - 1)) {
         int st;
         cr_graph *g = onnx_load_graph(path, &st, err, sizeof err);
         failures += g != NULL;
@@ -1068,7 +1043,7 @@ TEST(test_onnx_truncated)
     CHECK_MSG(failures == 0, "%d truncated files loaded", failures);
     CHECK(cuts > 100);
     /* the CLI: a clear error and exit status 1 */
-    write_all(path, buf, n / 2);
+    test_write_file(path, buf, n / 2);
     free(buf);
     char *out = NULL;
     int rc = test_sh(&out, "'%s' ir '%s'", BIN, path);
@@ -1106,7 +1081,7 @@ TEST(test_onnx_byte_flips)
         char src[4096];
         snprintf(src, sizeof src, "%s/%s/model.onnx", ONNX_MODELS, models[m]);
         size_t n;
-        uint8_t *orig = read_all(src, &n);
+        uint8_t *orig = test_read_file(src, &n);
         if (!orig) {
             cr_host_set_verbosity(0);
             SKIP("%s is absent", src);
@@ -1123,7 +1098,7 @@ TEST(test_onnx_byte_flips)
                 if (xorshift(&seed) & 1) at %= n < 2048 ? n : 2048;
                 buf[at] = (uint8_t)xorshift(&seed);
             }
-            if (write_all(path, buf, n)) break;
+            if (test_write_file(path, buf, n)) break;
             int st;
             cr_graph *g = onnx_load_graph(path, &st, err, sizeof err);
             if (g) {
@@ -1150,7 +1125,7 @@ TEST(test_onnx_byte_flips)
         char src[4096];
         snprintf(src, sizeof src, "%s/%s/model.onnx", froot, e->d_name);
         size_t n;
-        uint8_t *orig = read_all(src, &n);
+        uint8_t *orig = test_read_file(src, &n);
         if (!orig || !n) {
             free(orig);
             continue;
@@ -1161,7 +1136,7 @@ TEST(test_onnx_byte_flips)
             int flips = 1 + (int)(xorshift(&seed) % 3);
             for (int f = 0; f < flips; f++)
                 buf[xorshift(&seed) % n] = (uint8_t)xorshift(&seed);
-            if (write_all(path, buf, n)) break;
+            if (test_write_file(path, buf, n)) break;
             int st;
             cr_graph *g = onnx_load_graph(path, &st, err, sizeof err);
             if (g) {
@@ -1223,7 +1198,7 @@ TEST(test_onnx_deep_nesting)
     const char *d = test_tmpdir();
     char path[4096], err[1024];
     snprintf(path, sizeof path, "%s/deep.onnx", d);
-    CHECK(write_all(path, t, o + len) == 0);
+    CHECK(test_write_file(path, t, o + len) == 0);
     free(b);
     free(t);
     cr_host_set_verbosity(-2);

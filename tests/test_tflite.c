@@ -103,31 +103,6 @@ static size_t count_op(const cr_graph *g, int32_t op)
     return n;
 }
 
-static uint8_t *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(n > 0 ? (size_t)n : 1);
-    if (b && n > 0 && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *len = n > 0 ? (size_t)n : 0;
-    return b;
-}
-
-static int write_all(const char *path, const uint8_t *b, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    int ok = fwrite(b, 1, n, f) == n;
-    return (fclose(f) == 0 && ok) ? 0 : -1;
-}
-
 /* |got - want| <= atol + rtol * |want| elementwise (floats), exact for
  * integers. Returns the number of mismatches; *worst the largest error. */
 static size_t compare(const cr_array *got, const cr_array *want, double rtol,
@@ -525,7 +500,7 @@ TEST(test_tflite_truncated)
         char src[4096];
         snprintf(src, sizeof src, "%s/%s/model.tflite", TFL_MODELS, g_real[m]);
         size_t n;
-        uint8_t *buf = read_all(src, &n);
+        uint8_t *buf = test_read_file(src, &n);
         if (!buf) {
             cr_host_set_verbosity(0);
             SKIP("%s is absent", src);
@@ -533,7 +508,7 @@ TEST(test_tflite_truncated)
         /* every offset of the small models; every 3rd byte of the larger */
         size_t step = n > 8192 ? 7 : 1;
         for (size_t cut = 0; cut < n; cut += cut < 1024 ? 1 : step) {
-            if (write_all(path, buf, cut)) break;
+            if (test_write_file(path, buf, cut)) break;
             int st;
             cr_graph *g = tfl_load(path, &st, err, sizeof err);
             if (g) {
@@ -600,7 +575,7 @@ TEST(test_tflite_byte_flips)
         char src[4096];
         snprintf(src, sizeof src, "%s/%s", TFL_MODELS, models[m]);
         size_t n;
-        uint8_t *orig = read_all(src, &n);
+        uint8_t *orig = test_read_file(src, &n);
         if (!orig || n < 16) {
             free(orig);
             cr_host_set_verbosity(0);
@@ -620,7 +595,7 @@ TEST(test_tflite_byte_flips)
                 else
                     buf[at] = (uint8_t)xorshift(&seed);
             }
-            if (write_all(path, buf, n)) break;
+            if (test_write_file(path, buf, n)) break;
             int st;
             cr_graph *g = tfl_load(path, &st, err, sizeof err);
             if (g) {
@@ -1132,7 +1107,7 @@ TEST(test_tflite_crafted_valid)
     mt_add_model(&m);
     size_t n;
     uint8_t *b = mt_build(&m, &n);
-    CHECK(write_all(path, b, n) == 0);
+    CHECK(test_write_file(path, b, n) == 0);
     free(b);
     int st;
     cr_graph *g = tfl_load(path, &st, err, sizeof err);
@@ -1157,7 +1132,7 @@ TEST(test_tflite_crafted_valid)
     /* the conv model with valid options: NHWC in, NCHW conv, NHWC out */
     mt_conv_model(&m);
     b = mt_build(&m, &n);
-    CHECK(write_all(path, b, n) == 0);
+    CHECK(test_write_file(path, b, n) == 0);
     free(b);
     g = tfl_load(path, &st, err, sizeof err);
     CHECK_MSG(g, "%s", err);
@@ -1182,7 +1157,7 @@ TEST(test_tflite_crafted_errors)
         size_t n;
         if (make_case(i, &cs, &b, &n)) break;
         snprintf(path, sizeof path, "%s/case%d.tflite", d, i);
-        CHECK(write_all(path, b, n) == 0);
+        CHECK(test_write_file(path, b, n) == 0);
         free(b);
         n_cases++;
         cr_host_set_verbosity(-2);
@@ -1288,7 +1263,7 @@ TEST(test_tflite_crafted_amplification)
     const char *d = test_tmpdir();
     char path[4096], err[1024];
     snprintf(path, sizeof path, "%s/amp.tflite", d);
-    CHECK(write_all(path, w.b, w.n) == 0);
+    CHECK(test_write_file(path, w.b, w.n) == 0);
     free(w.b);
     cr_host_set_verbosity(-2);
     int st;
@@ -1433,7 +1408,7 @@ static int run_crafted(mt_model *m, const float *x, const int *xd,
     snprintf(path, sizeof path, "%s/m.tflite", d);
     size_t n;
     uint8_t *b = mt_build(m, &n);
-    int ok = write_all(path, b, n) == 0;
+    int ok = test_write_file(path, b, n) == 0;
     free(b);
     if (!ok) return 0;
     int st;
@@ -1674,7 +1649,7 @@ TEST(test_tflite_layout_chain)
     snprintf(path, sizeof path, "%s/chain.tflite", d);
     size_t n;
     uint8_t *bb = mt_build(&m, &n);
-    CHECK(write_all(path, bb, n) == 0);
+    CHECK(test_write_file(path, bb, n) == 0);
     free(bb);
     int st;
     cr_graph *g = tfl_load(path, &st, err, sizeof err);
