@@ -61,5 +61,23 @@ for m in "${MODELS[@]}"; do
     fi
   done
 done
+# Real third-party models with their own test inputs (../shared/models).
+SH=../shared/models
+if [ -d $SH ]; then
+  real() { # model target inputs...
+    local m=$1 t=$2; shift 2
+    echo "== compile $m --target $t (real test inputs)"
+    $BIN compile "$m" --target "$t" --input "$@" \
+      -o "$OUT/shared-$(basename "$(dirname "$m")").$t.tptpkg" || status=1
+  }
+  for t in $TARGETS; do
+    case $t in
+      cpu-c) real $SH/onnx/mnist8_cntk/model.onnx cpu-c $SH/onnx/mnist8_cntk/test_data_set_*/input_0.pb ;;
+      mcu-*|fpga-verilog) real $SH/tflite/hello_world_int8/model.tflite $t $SH/tflite/hello_world_int8/test_data_set_*/input_0.npy ;;
+    esac
+  done
+else
+  echo "== SKIPPED: real models ($SH absent)"
+fi
 [ $status = 0 ] && echo "== main job: every example compiled, verified and packaged for every target that accepts it (see $OUT)"
 exit $status
