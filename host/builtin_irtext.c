@@ -53,9 +53,18 @@ static int replay(const cr_graph *g, const crucible_ir_builder *b)
         const cr_tensor *t = &g->tensors[i];
         int32_t id = b->add_tensor(c, t->name, t->dtype, t->rank, t->dims);
         if (id < 0) return id;
-        if (t->quant_count &&
-            (rc = b->set_quant(c, id, t->quant_axis, t->quant_count,
-                               t->scales, t->zero_points)) < 0)
+        if (t->quant_count && t->quant_block > 0) {
+            if (b->hdr.size < offsetof(crucible_ir_builder, set_quant_block) +
+                                  sizeof b->set_quant_block ||
+                !b->set_quant_block)
+                return CRUCIBLE_E_UNSUPPORTED;
+            if ((rc = b->set_quant_block(c, id, t->quant_axis,
+                                         t->quant_block, t->quant_count,
+                                         t->scales, t->zero_points)) < 0)
+                return rc;
+        } else if (t->quant_count &&
+                   (rc = b->set_quant(c, id, t->quant_axis, t->quant_count,
+                                      t->scales, t->zero_points)) < 0)
             return rc;
         if ((t->flags & CRUCIBLE_TENSOR_CONST) &&
             (rc = b->set_data(c, id, t->data, t->data_bytes)) < 0)

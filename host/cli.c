@@ -402,20 +402,30 @@ int cmd_plugins(cli *c, int argc, char **argv)
 
 /* ----------------------------------------------------------------- ir */
 
+/* `crucible ir` prints longer constants as elided(N) unless --weights. */
+#define CLI_IR_MAX_INLINE 1024
+
 int cmd_ir(cli *c, int argc, char **argv)
 {
     const char *model = NULL, *fe = NULL;
+    int all_weights = 0;
     for (int i = 1; i < argc; i++) {
         if (is_help(argv[i])) {
-            printf("usage: crucible ir MODEL [--frontend ID] [--json]\n\n"
+            printf("usage: crucible ir MODEL [--frontend ID] [--weights] "
+                   "[--json]\n\n"
                    "Reads MODEL with the frontend that scores highest (or "
                    "--frontend ID) and\nprints its IR text (docs/ir.md). Source "
                    "ops that could not be lowered are\nnamed on stderr (node, "
-                   "op, reason) and make the exit status 1.\nWith --json: a "
-                   "summary object (name, counts, ops, unsupported).\n");
+                   "op, reason) and make the exit status 1.\n"
+                   "Constants and quantisation lists longer than %d values "
+                   "print as\n`elided(N)`; --weights prints every value (a "
+                   "complete, parseable IR).\nWith --json: a "
+                   "summary object (name, counts, ops, unsupported).\n",
+                   CLI_IR_MAX_INLINE);
             return 0;
         }
         if (!strcmp(argv[i], "--json")) c->json = 1;
+        else if (!strcmp(argv[i], "--weights")) all_weights = 1;
         else if (!strcmp(argv[i], "--frontend") && i + 1 < argc) fe = argv[++i];
         else if (argv[i][0] == '-') return usage_error("ir", "unknown option %s", argv[i]);
         else if (!model) model = argv[i];
@@ -464,7 +474,7 @@ int cmd_ir(cli *c, int argc, char **argv)
     } else {
         jbuf t;
         jb_init(&t);
-        ir_print(g, &t);
+        ir_print_ex(g, &t, all_weights ? 0 : CLI_IR_MAX_INLINE);
         if (t.err) die_oom();
         fputs(t.s, stdout);
         jb_free(&t);

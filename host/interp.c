@@ -11,6 +11,8 @@
  * multiply-add) and no excess precision. */
 #include "interp.h"
 
+#include <crucible/kernels.h>
+
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -559,6 +561,10 @@ int interp_quant_check(const cr_node *n, const cr_tensor *t,
 {
     if (!t->quant_count || !t->scales || !t->zero_points)
         return NERR("tensor %s has no quantisation parameters", t->name);
+    if (t->quant_block > 0)
+        return NUNSUP("tensor %s is quantised in blocks of %d; only "
+                      "dequantize takes block-wise quantisation",
+                      t->name, (int)t->quant_block);
     if (t->quant_axis >= 0) {
         if (t->quant_axis >= v->rank ||
             (int64_t)t->quant_count != v->dims[t->quant_axis])
@@ -617,19 +623,43 @@ static int exec_dequantize(const cr_graph *g, const cr_node *n,
                            size_t errlen)
 {
     const cr_tensor *t = &g->tensors[n->inputs[0]];
+    const int packed = x->dtype == CRUCIBLE_DT_I4;
+    if (x->dtype != CRUCIBLE_DT_I8 && x->dtype != CRUCIBLE_DT_U8 &&
+        x->dtype != CRUCIBLE_DT_I16 && x->dtype != CRUCIBLE_DT_I32 && !packed)
+        return NUNSUP("input dtype %s (i4, i8, u8, i16, i32 only)",
+                      ir_dtype_name(x->dtype));
+    uint64_t ne = numel(o);
+    size_t es = interp_elem_size(x->dtype);
+    float *y = (float *)o->data;
+    if (t->quant_block > 0) {
+        /* block-wise (GGUF Q8_0 / Q4_0 / Q4_1 weights): the scale index of
+         * each element from the tensor's own dims (x has the same shape) */
+        if (!t->scales || !t->zero_points || t->rank != x->rank ||
+            ir_quant_block_count(t, t->quant_axis, t->quant_block) !=
+                t->quant_count)
+            return NERR("tensor %s: block quantisation does not fit its "
+                        "shape", t->name);
+        for (uint64_t j = 0; j < ne; j++) {
+            uint64_t qi = ir_quant_index(t, j);
+            int64_t q = packed ? (int64_t)crk_weight_get(
+                                     (const uint8_t *)x->data, CRK_W_I4,
+                                     (size_t)j)
+                               : load_int((const char *)x->data + j * es,
+                                          x->dtype);
+            y[j] = t->scales[qi] * (float)(q - (int64_t)t->zero_points[qi]);
+        }
+        return CRUCIBLE_OK;
+    }
     int rc = interp_quant_check(n, t, x, err, errlen);
     if (rc) return rc;
-    if (x->dtype != CRUCIBLE_DT_I8 && x->dtype != CRUCIBLE_DT_U8 &&
-        x->dtype != CRUCIBLE_DT_I16 && x->dtype != CRUCIBLE_DT_I32)
-        return NUNSUP("input dtype %s (i8, u8, i16, i32 only)",
-                      ir_dtype_name(x->dtype));
-    uint64_t inner, cnt, ne = numel(o);
-    size_t es = interp_elem_size(x->dtype);
+    uint64_t inner, cnt;
     interp_quant_layout(t, x, &inner, &cnt);
-    float *y = (float *)o->data;
     for (uint64_t j = 0; j < ne; j++) {
         uint64_t qi = (j / inner) % cnt;
-        int64_t q = load_int((const char *)x->data + j * es, x->dtype);
+        int64_t q = packed ? (int64_t)crk_weight_get((const uint8_t *)x->data,
+                                                      CRK_W_I4, (size_t)j)
+                           : load_int((const char *)x->data + j * es,
+                                      x->dtype);
         y[j] = t->scales[qi] * (float)(q - (int64_t)t->zero_points[qi]);
     }
     return CRUCIBLE_OK;

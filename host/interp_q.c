@@ -759,6 +759,8 @@ int interp_q_claims(const cr_node *n, const cr_array *const *in)
 
 int interp_q_packed_ok(const cr_node *n, uint32_t k, int32_t dtype)
 {
+    if (n->op == CRUCIBLE_OP_DEQUANTIZE) /* i4 block weights (GGUF Q4) */
+        return k == 0 && dtype == CRUCIBLE_DT_I4;
     return k == 1 &&
            (dtype == CRUCIBLE_DT_I4 || dtype == CRUCIBLE_DT_TERNARY ||
             dtype == CRUCIBLE_DT_BINARY) &&

@@ -308,6 +308,94 @@ int ir_set_quant(cr_graph *g, int32_t ti, int32_t axis, uint32_t count,
     t->zero_points = z;
     t->quant_axis = axis;
     t->quant_count = count;
+    t->quant_block = 0;
+    return CRUCIBLE_OK;
+}
+
+uint64_t ir_quant_block_count(const cr_tensor *t, int32_t axis,
+                              int32_t block)
+{
+    if (block <= 0 || axis < 0 || axis >= t->rank) return 0;
+    uint64_t n = 1;
+    for (int32_t d = 0; d < t->rank; d++) {
+        if (t->dims[d] <= 0) return 0;
+        uint64_t e = (uint64_t)t->dims[d];
+        if (d == axis) e = (e + (uint64_t)block - 1) / (uint64_t)block;
+        if (n > UINT64_MAX / e) return 0;
+        n *= e;
+    }
+    return n;
+}
+
+uint64_t ir_quant_index(const cr_tensor *t, uint64_t j)
+{
+    if (t->quant_axis < 0 || t->quant_count <= 1) return 0;
+    uint64_t inner = 1;
+    for (int32_t d = t->quant_axis + 1; d < t->rank; d++)
+        inner *= (uint64_t)t->dims[d];
+    const uint64_t a = (uint64_t)t->dims[t->quant_axis];
+    if (t->quant_block <= 0) return (j / inner) % a;
+    const uint64_t B = (uint64_t)t->quant_block, nb = (a + B - 1) / B;
+    const uint64_t in = j % inner, ax = (j / inner) % a, out = j / inner / a;
+    return (out * nb + ax / B) * inner + in;
+}
+
+int ir_set_quant_block(cr_graph *g, int32_t ti, int32_t axis, int32_t block,
+                       uint32_t count, const float *scales,
+                       const int32_t *zps, char *err, size_t errlen)
+{
+    if (ti < 0 || (size_t)ti >= g->n_tensors) {
+        ERR("no tensor %d", (int)ti);
+        return CRUCIBLE_E_INVALID;
+    }
+    cr_tensor *t = &g->tensors[ti];
+    if (axis < 0 || axis >= t->rank) {
+        ERR("tensor %s: block quantisation axis %d invalid for rank %d",
+            t->name, (int)axis, (int)t->rank);
+        return CRUCIBLE_E_INVALID;
+    }
+    if (block <= 0 || block > (1 << 20)) {
+        ERR("tensor %s: quantisation block size %d invalid", t->name,
+            (int)block);
+        return CRUCIBLE_E_INVALID;
+    }
+    uint64_t want = ir_quant_block_count(t, axis, block);
+    if (!want) {
+        ERR("tensor %s: block quantisation needs known dims", t->name);
+        return CRUCIBLE_E_INVALID;
+    }
+    if (count != want || count > (1u << 28)) {
+        ERR("tensor %s: %u block scales; blocks of %d along axis %d of "
+            "this shape need %llu",
+            t->name, count, (int)block, (int)axis, (unsigned long long)want);
+        return CRUCIBLE_E_INVALID;
+    }
+    for (uint32_t i = 0; i < count; i++)
+        if (!isfinite(scales[i])) {
+            ERR("tensor %s: block scale %u is %g; scales must be finite",
+                t->name, i, (double)scales[i]);
+            return CRUCIBLE_E_INVALID;
+        }
+    float *s = cr_malloc((size_t)count * sizeof(float));
+    int32_t *z = cr_malloc((size_t)count * sizeof(int32_t));
+    if (!s || !z) {
+        cr_free(s);
+        cr_free(z);
+        ERR("out of memory");
+        return CRUCIBLE_E_NOMEM;
+    }
+    memcpy(s, scales, (size_t)count * sizeof(float));
+    if (zps)
+        memcpy(z, zps, (size_t)count * sizeof(int32_t));
+    else
+        memset(z, 0, (size_t)count * sizeof(int32_t));
+    cr_free(t->scales);
+    cr_free(t->zero_points);
+    t->scales = s;
+    t->zero_points = z;
+    t->quant_axis = axis;
+    t->quant_count = count;
+    t->quant_block = block;
     return CRUCIBLE_OK;
 }
 
@@ -570,6 +658,16 @@ int ir_validate(cr_graph *g, char *err, size_t errlen)
             rc = CRUCIBLE_E_INVALID;
             goto out;
         }
+        if (t->quant_count && t->quant_block > 0 &&
+            ir_quant_block_count(t, t->quant_axis, t->quant_block) !=
+                t->quant_count) {
+            ERR("tensor %s: %u block scales do not match blocks of %d along "
+                "axis %d",
+                t->name, t->quant_count, (int)t->quant_block,
+                (int)t->quant_axis);
+            rc = CRUCIBLE_E_INVALID;
+            goto out;
+        }
     }
     for (size_t i = 0; i < nn; i++) {
         cr_node *n = &g->nodes[i];
@@ -732,6 +830,17 @@ static int b_set_quant(void *ctx, int32_t t, int32_t axis, uint32_t count,
     BERR(r, e);
     return r;
 }
+static int b_set_quant_block(void *ctx, int32_t t, int32_t axis,
+                             int32_t block, uint32_t count, const float *s,
+                             const int32_t *z)
+{
+    BCTX;
+    char e[512] = "";
+    if (!s) return CRUCIBLE_E_INVALID;
+    int r = ir_set_quant_block(c->g, t, axis, block, count, s, z, e, sizeof e);
+    BERR(r, e);
+    return r;
+}
 static int32_t b_add_node(void *ctx, const char *op, const char *name,
                           uint32_t ni, const int32_t *in, uint32_t no,
                           const int32_t *out)
@@ -813,6 +922,7 @@ void ir_builder_init(crucible_ir_builder *b, ir_builder_ctx *ctx)
     b->add_tensor = b_add_tensor;
     b->set_data = b_set_data;
     b->set_quant = b_set_quant;
+    b->set_quant_block = b_set_quant_block;
     b->add_node = b_add_node;
     b->attr_int = b_attr_int;
     b->attr_float = b_attr_float;

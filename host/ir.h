@@ -36,6 +36,7 @@ typedef struct cr_tensor {
     uint32_t flags;                  /* CRUCIBLE_TENSOR_* */
     int32_t quant_axis;              /* -1 per tensor */
     uint32_t quant_count;            /* 0 = not quantised */
+    int32_t quant_block;             /* > 0: block-wise along quant_axis */
     float *scales;
     int32_t *zero_points;
     void *data; /* constant data, packed (see ir_dtype_bytes) */
@@ -98,6 +99,18 @@ int32_t ir_add_tensor(cr_graph *g, const char *name, int32_t dtype,
                       size_t errlen);
 int ir_set_data(cr_graph *g, int32_t t, const void *data, size_t bytes,
                 char *err, size_t errlen);
+/* Block-wise quantisation (crucible_tensor_view.quant_block): count must be
+ * ir_quant_block_count() of the tensor's dims. */
+int ir_set_quant_block(cr_graph *g, int32_t t, int32_t axis, int32_t block,
+                       uint32_t count, const float *scales,
+                       const int32_t *zps, char *err, size_t errlen);
+/* Number of scales a block-wise quantisation of t needs; 0 if a dim is
+ * unknown or the arguments are invalid. */
+uint64_t ir_quant_block_count(const cr_tensor *t, int32_t axis,
+                              int32_t block);
+/* Index of the scale of element j (row-major) of a tensor quantised per
+ * tensor, per axis or per block. */
+uint64_t ir_quant_index(const cr_tensor *t, uint64_t j);
 int ir_set_quant(cr_graph *g, int32_t t, int32_t axis, uint32_t count,
                  const float *scales, const int32_t *zps, char *err,
                  size_t errlen);
@@ -134,6 +147,9 @@ int ir_validate(cr_graph *g, char *err, size_t errlen);
 /* ---- text form (docs/ir.md) ---- */
 /* Appends the canonical text of g to out. */
 void ir_print(const cr_graph *g, jbuf *out);
+/* As ir_print; max_inline > 0 prints constants and quantisation lists
+ * longer than that as `elided(N)` (not parseable back). */
+void ir_print_ex(const cr_graph *g, jbuf *out, uint64_t max_inline);
 /* Parses the text form; NULL with "file:line: message" in err. */
 cr_graph *ir_parse(const char *text, size_t len, const char *filename,
                    char *err, size_t errlen);

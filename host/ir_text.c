@@ -4,7 +4,7 @@
  *   crucible-ir 1
  *   graph NAME
  *   meta KEY "VALUE"
- *   tensor NAME : DTYPE[D0, D1] [quant(axis=A, scales=[..], zero_points=[..])] [= [V, V, ...]]
+ *   tensor NAME : DTYPE[D0, D1] [quant(axis=A, [block=B,] scales=[..], zero_points=[..])] [= [V, V, ...]]
  *   node NAME : OP(IN, IN, _) -> (OUT) {ATTR=VALUE, ...}
  *   inputs (NAME, ...)
  *   outputs (NAME, ...)
@@ -12,7 +12,8 @@
  * One item per line; '#' starts a comment line. Names made only of
  * [A-Za-z0-9_.+/-] are written bare, others as JSON-style strings. The
  * printer is canonical, so text -> IR -> text is the identity for text the
- * printer wrote.
+ * printer wrote. ir_print_ex can elide long lists (`crucible ir` without
+ * --weights) as `elided(N)`; the parser refuses such text with a hint.
  */
 #include "ir.h"
 
@@ -69,10 +70,14 @@ static void put_double_attr(jbuf *b, double v)
 }
 
 
-static void put_data(jbuf *b, const cr_tensor *t)
+static void put_data(jbuf *b, const cr_tensor *t, uint64_t max_inline)
 {
     uint64_t n = ir_numel(t);
     const uint8_t *d = t->data;
+    if (max_inline && n > max_inline) {
+        jb_printf(b, " = elided(%llu)", (unsigned long long)n);
+        return;
+    }
     jb_puts(b, " = [");
     for (uint64_t i = 0; i < n; i++) {
         if (i) jb_puts(b, ", ");
@@ -129,7 +134,9 @@ static void put_tensor_list(jbuf *b, const cr_graph *g, const int32_t *idx,
     jb_putc(b, ')');
 }
 
-void ir_print(const cr_graph *g, jbuf *b)
+void ir_print(const cr_graph *g, jbuf *b) { ir_print_ex(g, b, 0); }
+
+void ir_print_ex(const cr_graph *g, jbuf *b, uint64_t max_inline)
 {
     jb_puts(b, "crucible-ir 1\n");
     if (g->name) {
@@ -158,17 +165,26 @@ void ir_print(const cr_graph *g, jbuf *b)
         }
         jb_putc(b, ']');
         if (t->quant_count) {
-            jb_printf(b, " quant(axis=%d, scales=[", (int)t->quant_axis);
-            for (uint32_t q = 0; q < t->quant_count; q++) {
-                if (q) jb_puts(b, ", ");
-                put_f32(b, t->scales[q]);
+            jb_printf(b, " quant(axis=%d, ", (int)t->quant_axis);
+            if (t->quant_block > 0)
+                jb_printf(b, "block=%d, ", (int)t->quant_block);
+            if (max_inline && t->quant_count > max_inline) {
+                jb_printf(b, "scales=elided(%u), zero_points=elided(%u))",
+                          t->quant_count, t->quant_count);
+            } else {
+                jb_puts(b, "scales=[");
+                for (uint32_t q = 0; q < t->quant_count; q++) {
+                    if (q) jb_puts(b, ", ");
+                    put_f32(b, t->scales[q]);
+                }
+                jb_puts(b, "], zero_points=[");
+                for (uint32_t q = 0; q < t->quant_count; q++)
+                    jb_printf(b, "%s%d", q ? ", " : "",
+                              (int)t->zero_points[q]);
+                jb_puts(b, "])");
             }
-            jb_puts(b, "], zero_points=[");
-            for (uint32_t q = 0; q < t->quant_count; q++)
-                jb_printf(b, "%s%d", q ? ", " : "", (int)t->zero_points[q]);
-            jb_puts(b, "])");
         }
-        if (t->flags & CRUCIBLE_TENSOR_CONST) put_data(b, t);
+        if (t->flags & CRUCIBLE_TENSOR_CONST) put_data(b, t, max_inline);
         jb_putc(b, '\n');
     }
     for (size_t i = 0; i < g->n_nodes; i++) {
@@ -620,7 +636,7 @@ static int parse_tensor(lexer *L, cr_graph *g)
     }
     if (L->tok == T_WORD && !strcmp(L->text.s, "quant")) {
         lex(L);
-        int64_t axis = -1;
+        int64_t axis = -1, block = 0;
         double *sc = NULL, *zp = NULL;
         int64_t *zpi = NULL;
         long zp_float = -1;
@@ -637,8 +653,21 @@ static int parse_tensor(lexer *L, cr_graph *g)
             snprintf(key, sizeof key, "%s", L->text.s);
             lex(L);
             if (expect_punct(L, '=')) goto qout;
+            if (L->tok == T_WORD && !strcmp(L->text.s, "elided")) {
+                LERR(L, "the quantisation parameters were elided when this "
+                        "text was printed; print it with `crucible ir "
+                        "--weights` for a complete IR");
+                goto qout;
+            }
             if (!strcmp(key, "axis")) {
                 if (word_int(L, &axis)) goto qout;
+            } else if (!strcmp(key, "block")) {
+                if (word_int(L, &block)) goto qout;
+                if (block <= 0 || block > (1 << 20)) {
+                    LERR(L, "quant block size %lld must be 1..1048576",
+                         (long long)block);
+                    goto qout;
+                }
             } else if (!strcmp(key, "scales")) {
                 if (num_list(L, &sc, NULL, &ns, NULL, 1u << 24)) goto qout;
             } else if (!strcmp(key, "zero_points")) {
@@ -670,8 +699,12 @@ static int parse_tensor(lexer *L, cr_graph *g)
                 }
                 if (bad)
                     LERR(L, "zero points must be 32-bit integers");
-                else if (ir_set_quant(g, ti, (int32_t)axis, (uint32_t)ns, fs,
-                                      zs, e, sizeof e) < 0)
+                else if (block > 0
+                             ? ir_set_quant_block(g, ti, (int32_t)axis,
+                                                  (int32_t)block, (uint32_t)ns,
+                                                  fs, zs, e, sizeof e) < 0
+                             : ir_set_quant(g, ti, (int32_t)axis, (uint32_t)ns,
+                                            fs, zs, e, sizeof e) < 0)
                     LERR(L, "%s", e);
                 else
                     ok = 1;
@@ -690,6 +723,13 @@ static int parse_tensor(lexer *L, cr_graph *g)
     if (is_punct(L, '=')) {
         lex(L);
         cr_tensor *t = &g->tensors[ti];
+        if (L->tok == T_WORD && !strcmp(L->text.s, "elided")) {
+            LERR(L, "tensor %s: its values were elided when this text was "
+                    "printed; print it with `crucible ir --weights` for a "
+                    "complete IR",
+                 t->name);
+            goto out;
+        }
         uint64_t n = ir_numel(t);
         if (n == 0 && t->rank > 0) {
             LERR(L, "tensor %s: constant data needs a fully known shape",

@@ -100,6 +100,7 @@ ir_view *ir_view_build(const cr_graph *g, const uint8_t *mask)
         tv->dims = t->dims;
         tv->quant_axis = t->quant_axis;
         tv->quant_count = t->quant_count;
+        tv->quant_block = t->quant_block;
         tv->scales = t->scales;
         tv->zero_points = t->zero_points;
         tv->data = t->data;

@@ -1911,3 +1911,95 @@ TEST(test_interp_attention)
     CHECK_MSG(test_contains(err, "H a multiple of Hkv"), "%s", err);
     return TEST_PASS;
 }
+
+/* Block-wise quantisation (GGUF Q8_0 / Q4_0 / Q4_1 weights): IR text round
+ * trip, the scale index per element, zero / negative block scales and i4
+ * input in dequantize, and the refusals. */
+TEST(test_interp_block_quant)
+{
+    const char *d = test_tmpdir();
+    char m[4200], x[4200], *out = NULL;
+    snprintf(m, sizeof m, "%s/bq.crir", d);
+    snprintf(x, sizeof x, "%s/x.npy", d);
+    static const char model[] =
+        "crucible-ir 1\n"
+        "graph bq\n"
+        "tensor w : i4[2, 6] quant(axis=1, block=4, scales=[0.5, -2, 0, 1.5], "
+        "zero_points=[0, 1, 0, -8]) = [1, -2, 3, 7, -8, 0, 2, 2, 2, -3, 4, 5]\n"
+        "tensor wf : f32[2, 6]\n"
+        "tensor x : f32[1, 6]\n"
+        "tensor y : f32[1, 2]\n"
+        "node dq : dequantize(w) -> (wf)\n"
+        "node d : dense(x, wf) -> (y)\n"
+        "inputs (x)\n"
+        "outputs (y)\n";
+    CHECK(test_write(m, model) == 0);
+    /* the printer writes the same text back */
+    int rc = test_sh(&out, "'%s' ir '%s'", CR_CRUCIBLE_BIN, m);
+    CHECK_MSG(rc == 0 && !strcmp(out, model), "exit %d:\n%s", rc, out);
+    free(out);
+    /* row 0: .5*(1,-2,3,7) = .5 -1 1.5 3.5, then -2*(-8-1) = 18, -2*(0-1) = 2
+     * row 1: 0 * anything, then 1.5*(4+8) = 18, 1.5*(5+8) = 19.5 */
+    rc = test_sh(&out, "/usr/bin/python3 -c \"import numpy as n; "
+                       "n.save('%s', n.ones((1,6), n.float32))\" && "
+                       "'%s' run '%s' --input '%s'",
+                 x, CR_CRUCIBLE_BIN, m, x);
+    if (rc && out && strstr(out, "numpy")) {
+        free(out);
+        SKIP("numpy is not importable by /usr/bin/python3");
+    }
+    CHECK_MSG(rc == 0 && test_contains(out, "24.5 37.5"), "exit %d: %s", rc,
+              out);
+    free(out);
+    static const struct {
+        const char *quant, *want;
+    } bad[] = {
+        {"quant(axis=1, block=4, scales=[1, 1, 1], zero_points=[0, 0, 0])",
+         "3 block scales; blocks of 4 along axis 1 of this shape need 4"},
+        {"quant(axis=1, block=0, scales=[1], zero_points=[0])",
+         "quant block size 0 must be 1..1048576"},
+        {"quant(axis=2, block=4, scales=[1, 1, 1, 1], zero_points=[0, 0, 0, 0])",
+         "block quantisation axis 2 invalid for rank 2"},
+        {"quant(axis=1, block=4, scales=elided(4), zero_points=elided(4))",
+         "--weights"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[1024];
+        snprintf(text, sizeof text,
+                 "crucible-ir 1\ngraph b\ntensor w : i8[2, 6] %s\n"
+                 "tensor y : i8[2, 6]\nnode r : relu(w) -> (y)\n"
+                 "inputs (w)\noutputs (y)\n",
+                 bad[i].quant);
+        CHECK(test_write(m, text) == 0);
+        rc = test_sh(&out, "'%s' ir '%s'", CR_CRUCIBLE_BIN, m);
+        CHECK_MSG(rc != 0 && test_contains(out, bad[i].want),
+                  "case %zu: exit %d: %s", i, rc, out);
+        free(out);
+    }
+    /* elided constants are refused with the hint */
+    CHECK(test_write(m, "crucible-ir 1\ngraph b\n"
+                        "tensor w : f32[2] = elided(2)\ntensor y : f32[2]\n"
+                        "node r : relu(w) -> (y)\noutputs (y)\n") == 0);
+    rc = test_sh(&out, "'%s' ir '%s'", CR_CRUCIBLE_BIN, m);
+    CHECK_MSG(rc != 0 && test_contains(out, "crucible ir --weights"),
+              "exit %d: %s", rc, out);
+    free(out);
+    /* a block-quantised operand of an integer op is refused, not misread */
+    CHECK(test_write(m, "crucible-ir 1\ngraph b\n"
+                        "tensor x : i8[1, 4] quant(axis=-1, scales=[1], "
+                        "zero_points=[0])\n"
+                        "tensor w : i8[2, 4] quant(axis=1, block=2, "
+                        "scales=[1, 1, 1, 1], zero_points=[0, 0, 0, 0]) = "
+                        "[1, 2, 3, 4, 5, 6, 7, 8]\n"
+                        "tensor y : i32[1, 2]\n"
+                        "node d : dense(x, w) -> (y)\n"
+                        "inputs (x)\noutputs (y)\n") == 0);
+    rc = test_sh(&out, "/usr/bin/python3 -c \"import numpy as n; "
+                       "n.save('%s', n.ones((1,4), n.int8))\" && "
+                       "'%s' run '%s' --input '%s'",
+                 x, CR_CRUCIBLE_BIN, m, x);
+    CHECK_MSG(rc != 0 && test_contains(out, "only dequantize takes block-wise"),
+              "exit %d: %s", rc, out);
+    free(out);
+    return TEST_PASS;
+}

@@ -29,9 +29,10 @@
  * ne = [in, out] is W[out][in] row-major: exactly the IR's dense weight
  * [out, in]. Llama q/k weights in GGUF are already permuted (at
  * conversion) for rope on adjacent pairs (2i, 2i+1), the IR's rope mode
- * "normal". Weights are dequantised to f32 constants (block-quantised IR
- * weights are a later step). docs/gguf.md has the details and the cost
- * formulas written as metadata here.
+ * "normal". Q8_0 / Q4_0 / Q4_1 matrices stay integer: block-quantised i8 /
+ * i4 constants (quant_block 32) with a dequantize node (weight_blocked);
+ * other types are dequantised to f32 constants. docs/gguf.md has the
+ * details and the cost formulas written as metadata here.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -321,6 +322,145 @@ static int32_t node(ll_ctx *c, const char *op, const char *name,
     return r;
 }
 
+#define TRYG(expr)                                                           \
+    do {                                                                     \
+        int32_t r_ = (expr);                                                 \
+        if (r_ < 0) {                                                        \
+            rc = r_;                                                         \
+            goto done;                                                       \
+        }                                                                    \
+    } while (0)
+
+/* reshape node `yname`: x -> y with the given shape */
+static int32_t ll_reshape_node(ll_ctx *c, int32_t x, int32_t y,
+                               const char *yname, int32_t rank, int64_t d0,
+                               int64_t d1, int64_t d2)
+{
+    const int64_t shape[3] = {d0, d1, d2};
+    int32_t n = node(c, "reshape", yname, 1, &x, y);
+    if (n < 0) return n;
+    return c->b->attr_ints(c->b->ctx, n, "shape", (uint32_t)rank, shape);
+}
+
+/* Q8_0, Q4_0 and Q4_1 matrices stay integer in the IR unless
+ * CRUCIBLE_GGUF_WEIGHTS=f32 asks for f32 constants. */
+static int ll_native(uint32_t type)
+{
+    const char *e = getenv("CRUCIBLE_GGUF_WEIGHTS");
+    if (e && !strcmp(e, "f32")) return 0;
+    return type == GGML_T_Q8_0 || type == GGML_T_Q4_0 || type == GGML_T_Q4_1;
+}
+
+/* A Q8_0 / Q4_0 / Q4_1 matrix as the IR's block-quantised integer weight
+ * (crucible_tensor_view.quant_block = 32 along the row), followed by a
+ * dequantize node that gives the f32 tensor `name` the graph uses:
+ *   Q8_0  i8 q,        scale d, zero point 0    x = d * q
+ *   Q4_0  i4 q - 8,    scale d, zero point 0    x = d * (q - 8)
+ *   Q4_1  i4 q - 8,    scale d, zero point -8   x = d * q, then + m: the
+ *         per-block minimum is added as an f32 [rows, blocks, 1] constant
+ *         broadcast over [rows, blocks, 32] (two reshapes around an add).
+ * Each product and sum is the one gguf_dequantize computes, so the f32
+ * values are identical to the dequantised file. Block scales are kept as
+ * stored: zero or negative d are legal here. */
+static int weight_blocked(ll_ctx *c, const gguf_tensor *t, uint64_t ne0,
+                          uint64_t ne1, int32_t *out)
+{
+    const char *name = t->name;
+    const int q8 = t->type == GGML_T_Q8_0, q41 = t->type == GGML_T_Q4_1;
+    const size_t bb = q8 ? 34 : q41 ? 20 : 18; /* bytes per block */
+    if (ne0 % 32)
+        return ll_err(c, "tensor %s: rows of %llu are not whole blocks of 32",
+                      name, (unsigned long long)ne0);
+    const uint64_t nbr = ne0 / 32, nblk = nbr * ne1, n = ne0 * ne1;
+    if ((uint64_t)t->n_bytes < nblk * bb || nblk > (1u << 28))
+        return ll_err(c, "tensor %s: %llu bytes for %llu blocks", name,
+                      (unsigned long long)t->n_bytes,
+                      (unsigned long long)nblk);
+    const size_t qbytes = q8 ? (size_t)n : (size_t)(n / 2);
+    uint8_t *q = gg_alloc(qbytes);
+    float *sc = gg_alloc((size_t)nblk * sizeof(float));
+    int32_t *zp = gg_alloc((size_t)nblk * sizeof(int32_t));
+    float *mins = q41 ? gg_alloc((size_t)nblk * sizeof(float)) : NULL;
+    int rc = 0;
+    if (!q || !sc || !zp || (q41 && !mins)) {
+        rc = ll_err(c, "out of memory for tensor %s", name);
+        goto done;
+    }
+    const uint8_t *src = t->data;
+    for (uint64_t b = 0; b < nblk; b++) {
+        const uint8_t *blk = src + b * bb;
+        sc[b] = gguf_f16_to_f32((uint16_t)(blk[0] | blk[1] << 8));
+        if (q8) {
+            memcpy(q + b * 32, blk + 2, 32);
+            continue;
+        }
+        if (q41) {
+            mins[b] = gguf_f16_to_f32((uint16_t)(blk[2] | blk[3] << 8));
+            zp[b] = -8;
+        }
+        /* GGUF: element j is the low nibble of qs[j], element j + 16 the
+         * high nibble; the IR packs element 2i low, 2i + 1 high. */
+        const uint8_t *qs = blk + (q41 ? 4 : 2);
+        uint8_t *d = q + b * 16;
+        for (int j = 0; j < 32; j += 2) {
+            int lo = j < 16 ? qs[j] & 0xf : qs[j - 16] >> 4;
+            int hi = j + 1 < 16 ? qs[j + 1] & 0xf : qs[j + 1 - 16] >> 4;
+            /* q - 8 as a two's-complement nibble: flip the top bit */
+            d[j / 2] = (uint8_t)((lo ^ 8) | (hi ^ 8) << 4);
+        }
+    }
+    char qn[300], dn[300], rn[300], an[300], mn[300];
+    snprintf(qn, sizeof qn, "%s.q", name);
+    int32_t qt, ft;
+    TRYG(qt = tensor(c, qn, q8 ? CRUCIBLE_DT_I8 : CRUCIBLE_DT_I4, 2,
+                     (int64_t)ne1, (int64_t)ne0, 0));
+    if (c->b->set_data(c->b->ctx, qt, q, qbytes) < 0 ||
+        c->b->set_quant_block(c->b->ctx, qt, 1, 32, (uint32_t)nblk, sc, zp) < 0) {
+        rc = ll_err(c, "cannot set the block-quantised data of %s", name);
+        goto done;
+    }
+    if (!q41) {
+        TRYG(ft = tensor(c, name, CRUCIBLE_DT_F32, 2, (int64_t)ne1,
+                         (int64_t)ne0, 0));
+        snprintf(dn, sizeof dn, "%s.dequantize", name);
+        TRYG(node(c, "dequantize", dn, 1, &qt, ft));
+        *out = ft;
+        goto done;
+    }
+    {
+        int32_t dq, r3, m3, s3;
+        snprintf(dn, sizeof dn, "%s.dq", name);
+        snprintf(rn, sizeof rn, "%s.blocks", name);
+        snprintf(mn, sizeof mn, "%s.min", name);
+        snprintf(an, sizeof an, "%s.plus_min", name);
+        TRYG(dq = tensor(c, dn, CRUCIBLE_DT_F32, 2, (int64_t)ne1, (int64_t)ne0, 0));
+        TRYG(node(c, "dequantize", dn, 1, &qt, dq));
+        TRYG(r3 = tensor(c, rn, CRUCIBLE_DT_F32, 3, (int64_t)ne1,
+                         (int64_t)nbr, 32));
+        TRYG(m3 = tensor(c, mn, CRUCIBLE_DT_F32, 3, (int64_t)ne1,
+                         (int64_t)nbr, 1));
+        if (c->b->set_data(c->b->ctx, m3, mins, (size_t)nblk * sizeof(float)) < 0) {
+            rc = ll_err(c, "cannot set the block minima of %s", name);
+            goto done;
+        }
+        TRYG(s3 = tensor(c, an, CRUCIBLE_DT_F32, 3, (int64_t)ne1,
+                         (int64_t)nbr, 32));
+        TRYG(ft = tensor(c, name, CRUCIBLE_DT_F32, 2, (int64_t)ne1,
+                         (int64_t)ne0, 0));
+        TRYG(ll_reshape_node(c, dq, r3, rn, 3, (int64_t)ne1, (int64_t)nbr, 32));
+        const int32_t ins[2] = {r3, m3};
+        TRYG(node(c, "add", an, 2, ins, s3));
+        TRYG(ll_reshape_node(c, s3, ft, name, 2, (int64_t)ne1, (int64_t)ne0, 0));
+        *out = ft;
+    }
+done:
+    gg_free(q, qbytes);
+    gg_free(sc, (size_t)nblk * sizeof(float));
+    gg_free(zp, (size_t)nblk * sizeof(int32_t));
+    if (mins) gg_free(mins, (size_t)nblk * sizeof(float));
+    return rc;
+}
+
 /* A weight: GGUF tensor `name` with ne = [ne0] (ne1 == 0) or [ne0, ne1],
  * dequantised to an f32 constant of IR shape [ne0] or [ne1, ne0].
  * optional: a missing tensor gives *out = -1. */
@@ -351,6 +491,7 @@ static int weight(ll_ctx *c, const char *name, uint64_t ne0, uint64_t ne1,
                       (unsigned long long)t->ne[2],
                       (unsigned long long)t->ne[3], want);
     }
+    if (ne1 && ll_native(t->type)) return weight_blocked(c, t, ne0, ne1, out);
     const gguf_type_info *ti = gguf_type(t->type);
     if (!ti || !ti->dequant)
         return ll_err(c, "tensor %s has type %s, which cannot be dequantised "
@@ -576,13 +717,20 @@ int gg_build_llama(gg_model *m, const crucible_ir_builder *b)
     uint64_t limit = LL_DEFAULT_MAX_WEIGHT_BYTES, f32 = 0;
     const char *e = getenv("CRUCIBLE_GGUF_MAX_WEIGHT_BYTES");
     if (e && *e) limit = strtoull(e, NULL, 10);
-    for (size_t i = 0; i < nt; i++) f32 += gguf_tensor_at(m->f, i)->n_elems * 4;
+    for (size_t i = 0; i < nt; i++) {
+        const gguf_tensor *t = gguf_tensor_at(m->f, i);
+        if (t->ne[1] > 1 && ll_native(t->type))
+            f32 += (t->type == GGML_T_Q8_0 ? t->n_elems : t->n_elems / 2) +
+                   t->n_elems / 32 * (t->type == GGML_T_Q4_1 ? 12 : 8);
+        else
+            f32 += t->n_elems * 4;
+    }
     if (f32 > limit) {
         char why[400];
         snprintf(why, sizeof why,
-                 "the weights dequantised to f32 would take %.2f GB (limit "
-                 "%.2f GB, CRUCIBLE_GGUF_MAX_WEIGHT_BYTES); block-quantised IR "
-                 "weights are not implemented yet",
+                 "the weights as IR constants would take %.2f GB (limit "
+                 "%.2f GB, CRUCIBLE_GGUF_MAX_WEIGHT_BYTES; Q8_0 / Q4_0 / Q4_1 "
+                 "matrices stay block-quantised, other types become f32)",
                  (double)f32 / 1e9, (double)limit / 1e9);
         return gg_build_pending(m, b, why);
     }

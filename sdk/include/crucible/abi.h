@@ -33,7 +33,7 @@ extern "C" {
 #endif
 
 #define CRUCIBLE_ABI_MAJOR 1
-#define CRUCIBLE_ABI_MINOR 0
+#define CRUCIBLE_ABI_MINOR 1
 
 /* 0xC7 marker, sizeof(void*) and sizeof(size_t), one byte each. */
 #define CRUCIBLE_ABI_TAG                                                    \

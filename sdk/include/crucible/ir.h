@@ -129,13 +129,24 @@ typedef struct crucible_tensor_view {
     int32_t rank;        /* 0..CRUCIBLE_MAX_RANK */
     const int64_t *dims; /* rank entries, each >= 1 (0 only if unknown) */
     /* quantisation: real = scale * (q - zero_point). quant_count == 0: none;
-     * quant_axis == -1: per tensor (count 1); else per slice along axis. */
+     * quant_axis == -1: per tensor (count 1); else per slice along axis
+     * (count = dims[axis]), or per block when quant_block > 0 (below). */
     int32_t quant_axis;
     uint32_t quant_count;
     const float *scales;
     const int32_t *zero_points;
     const void *data;    /* constant data (packed per dtype) or NULL */
     size_t data_bytes;
+    /* ABI 1.1 (read only when size covers it): block-wise quantisation
+     * (GGUF Q8_0 / Q4_0 / Q4_1, ONNX DequantizeLinear block_size). With
+     * quant_block = B > 0, the scales and zero points form an array shaped
+     * like the tensor with dims[quant_axis] replaced by
+     * ceil(dims[quant_axis] / B), row-major; element (i0..ir-1) uses the
+     * entry at i_axis / B on that axis and the same index elsewhere. Block
+     * scales may be zero or negative (as GGUF stores them); only finite
+     * values are allowed. A consumer that does not handle blocks must
+     * refuse a tensor with quant_block > 0. */
+    int32_t quant_block;
 } crucible_tensor_view;
 
 typedef enum crucible_attr_type {
@@ -220,6 +231,13 @@ typedef struct crucible_ir_builder {
     int (*set_name)(void *ctx, const char *graph_name);
     /* Free-form metadata shown by `crucible ir` (e.g. "producer"). */
     int (*set_meta)(void *ctx, const char *key, const char *value);
+    /* ABI 1.1 (check hdr.size first): block-wise quantisation, see
+     * crucible_tensor_view.quant_block; count must be the number of blocks
+     * (the tensor's element count / dims[axis] * ceil(dims[axis] / block)).
+     * zero_points may be NULL (all 0). */
+    int (*set_quant_block)(void *ctx, int32_t tensor, int32_t axis,
+                           int32_t block, uint32_t count, const float *scales,
+                           const int32_t *zero_points);
 } crucible_ir_builder;
 
 /* ---- helpers (header-only, on the views alone) -------------------------- */
@@ -260,6 +278,16 @@ static inline uint64_t crucible_tensor_numel(const crucible_tensor_view *t)
         n *= (uint64_t)t->dims[i];
     }
     return n;
+}
+
+/* The tensor's quantisation block size (0: per tensor / per axis), read
+ * only when the host's view is new enough to carry it (ABI 1.1). */
+static inline int32_t crucible_tensor_quant_block(const crucible_tensor_view *t)
+{
+    return t->size >= offsetof(crucible_tensor_view, quant_block) +
+                          sizeof(int32_t)
+               ? t->quant_block
+               : 0;
 }
 
 static inline const crucible_tensor_view *

@@ -37,7 +37,25 @@ import numpy as np
 # ---- a minimal GGUF reader -------------------------------------------------------------
 SCALAR = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f",
           7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
-GGML_F32, GGML_F16 = 0, 1
+GGML_F32, GGML_F16, GGML_Q4_0, GGML_Q4_1, GGML_Q8_0 = 0, 1, 2, 3, 8
+
+
+def dequant_blocks(data, off, count, typ):
+    """Q8_0 / Q4_0 / Q4_1 blocks of 32 (GGUF spec layouts) -> float64."""
+    nb = count // 32
+    size = {GGML_Q8_0: 34, GGML_Q4_0: 18, GGML_Q4_1: 20}[typ]
+    raw = np.frombuffer(data, np.uint8, nb * size, off).reshape(nb, size)
+    d = raw[:, 0:2].copy().view("<f2").astype(np.float64)          # [nb, 1]
+    if typ == GGML_Q8_0:
+        q = raw[:, 2:].copy().view(np.int8).astype(np.float64)
+        return (q * d).reshape(-1)
+    qs = raw[:, 4:] if typ == GGML_Q4_1 else raw[:, 2:]
+    # element j: low nibble of byte j; element j + 16: its high nibble
+    q = np.concatenate([qs & 0xF, qs >> 4], axis=1).astype(np.float64)
+    if typ == GGML_Q4_0:
+        return ((q - 8.0) * d).reshape(-1)
+    m = raw[:, 2:4].copy().view("<f2").astype(np.float64)
+    return (q * d + m).reshape(-1)
 
 
 class Reader:
@@ -100,9 +118,12 @@ def read_gguf(path):
             a = np.frombuffer(data, "<f4", count, base + off)
         elif typ == GGML_F16:
             a = np.frombuffer(data, "<f2", count, base + off)
+        elif typ in (GGML_Q8_0, GGML_Q4_0, GGML_Q4_1):
+            a = dequant_blocks(data, base + off, count, typ)
         else:
-            raise ValueError("tensor %s: type %d is not F32/F16 (this "
-                             "reference reads only those)" % (name, typ))
+            raise ValueError("tensor %s: type %d is not F32/F16/Q8_0/Q4_0/"
+                             "Q4_1 (this reference reads only those)"
+                             % (name, typ))
         # dims fastest-varying first -> numpy shape reversed
         tensors[name] = a.reshape(tuple(reversed(dims))).astype(np.float64)
     return kv, tensors
