@@ -401,6 +401,136 @@ typedef struct tsel {
     int compiled;
 } tsel;
 
+/* ---- fit: does the model fit the chosen board, or a swarm of them? -----
+ * Needed: the model's weights as stored (a frontend's cost.fit_weight_bytes,
+ * e.g. GGUF Q4_0 blocks; else the constants' bytes) plus its state (the
+ * KV cache, cost.kv_cache_bytes). Available per board: flash_bytes +
+ * psram_bytes + ram_bytes of the board INI's [board] section. Checked for
+ * boards that declare memory when the model carries cost figures or
+ * --swarm is given; a model that does not fit stops pre-flight. */
+static double meta_num(const cr_graph *g, const char *key, int *found)
+{
+    for (size_t i = 0; i < g->n_meta; i++)
+        if (!strcmp(g->meta[i].key, key)) {
+            char *end;
+            double v = strtod(g->meta[i].value, &end);
+            if (end != g->meta[i].value && v >= 0) {
+                *found = 1;
+                return v;
+            }
+        }
+    *found = 0;
+    return 0;
+}
+
+static void fit_bytes(char *b, size_t n, double v)
+{
+    if (v >= 1e9) snprintf(b, n, "%.2f GB", v / 1e9);
+    else if (v >= 1e6) snprintf(b, n, "%.1f MB", v / 1e6);
+    else if (v >= 1e3) snprintf(b, n, "%.1f kB", v / 1e3);
+    else snprintf(b, n, "%.0f B", v);
+}
+
+static double board_bytes(const cr_board *b, const char *key)
+{
+    const char *v = cr_kv_get(b->kv, "board", key);
+    if (!v) return 0;
+    char *end;
+    double d = strtod(v, &end);
+    return end != v && d > 0 ? d : 0;
+}
+
+static int compile_fit(const cr_graph *g, tsel *ts, size_t nt, long swarm,
+                       int quiet, FILE *hout, jbuf *js)
+{
+    int fw, fk, any_cost = 0;
+    for (size_t i = 0; i < g->n_meta; i++)
+        if (!strncmp(g->meta[i].key, "cost.", 5)) any_cost = 1;
+    double w = meta_num(g, "cost.fit_weight_bytes", &fw);
+    double kv = meta_num(g, "cost.kv_cache_bytes", &fk);
+    if (!fw) {
+        w = 0;
+        for (size_t i = 0; i < g->n_tensors; i++)
+            if (g->tensors[i].flags & CRUCIBLE_TENSOR_CONST)
+                w += (double)g->tensors[i].data_bytes;
+    }
+    const char *wfmt = "";
+    for (size_t i = 0; i < g->n_meta; i++)
+        if (!strcmp(g->meta[i].key, "cost.fit_weight_bytes")) {
+            wfmt = strchr(g->meta[i].value, '(');
+            if (!wfmt) wfmt = "";
+        }
+    int bad = 0, first = 1;
+    jb_putc(js, '[');
+    for (size_t k = 0; k < nt; k++) {
+        const cr_board *b = ts[k].board;
+        if (!b || (!any_cost && swarm <= 1)) continue;
+        double fl = board_bytes(b, "flash_bytes"), ps = board_bytes(b, "psram_bytes"),
+               ram = board_bytes(b, "ram_bytes");
+        double per = fl + ps + ram;
+        if (per <= 0) continue;
+        double need = w + kv, have = per * (double)swarm;
+        double boards = ceil(need / per);
+        int fits = need <= have;
+        char hw[32], hk[32], hn[32], hf[32], hp[32], hr[32], hper[32], hh[32];
+        fit_bytes(hw, sizeof hw, w);
+        fit_bytes(hk, sizeof hk, kv);
+        fit_bytes(hn, sizeof hn, need);
+        fit_bytes(hf, sizeof hf, fl);
+        fit_bytes(hp, sizeof hp, ps);
+        fit_bytes(hr, sizeof hr, ram);
+        fit_bytes(hper, sizeof hper, per);
+        fit_bytes(hh, sizeof hh, have);
+        if (!quiet) {
+            fprintf(hout, "fit: target %s, board %s%s: model weights %s %s%s+ "
+                          "state %s%s = %s; one %s holds %s flash + %s PSRAM "
+                          "+ %s RAM = %s",
+                    ts[k].p->id, b->view.name,
+                    swarm > 1 ? " (swarm)" : "", hw, *wfmt ? wfmt : "(constants)",
+                    *wfmt ? " " : " ", hk, fk ? " (KV cache)" : "", hn,
+                    b->view.name, hf, hp, hr, hper);
+            if (swarm > 1)
+                fprintf(hout, ", a swarm of %ld holds %s", swarm, hh);
+            if (fits)
+                fprintf(hout, ": fits (%.0f board%s needed)\n", boards,
+                        boards == 1 ? "" : "s");
+            else
+                fprintf(hout, ": does NOT fit (needs at least %.0f boards of "
+                              "%s; that is %.1fx what %ld hold%s)\n",
+                        boards, b->view.name, need / have, swarm,
+                        swarm == 1 ? "s" : "");
+        }
+        jb_printf(js, "%s{\"target\":", first ? "" : ",");
+        jb_jstr(js, ts[k].p->id);
+        jb_puts(js, ",\"board\":");
+        jb_jstr(js, b->view.name);
+        jb_printf(js, ",\"weight_bytes\":%.0f,\"state_bytes\":%.0f,"
+                      "\"needed_bytes\":%.0f,\"board_bytes\":%.0f,"
+                      "\"swarm\":%ld,\"available_bytes\":%.0f,"
+                      "\"boards_needed\":%.0f,\"fits\":%s}",
+                  w, kv, need, per, swarm, have, boards,
+                  fits ? "true" : "false");
+        first = 0;
+        if (!fits) bad = 1;
+    }
+    jb_putc(js, ']');
+    return bad;
+}
+
+static void fit_json(const cli *c, const char *model, const jbuf *fitj)
+{
+    if (!c->json) return;
+    jbuf o;
+    jb_init(&o);
+    jb_puts(&o, "{\"model\":");
+    jb_jstr(&o, model);
+    jb_puts(&o, ",\"fit\":");
+    jb_puts(&o, fitj->s ? fitj->s : "[]");
+    jb_puts(&o, "}\n");
+    if (o.s) fputs(o.s, stdout);
+    jb_free(&o);
+}
+
 /* --quant: replaces *g by its quantised form (a model that arrives
  * quantised is kept); the JSON report goes to *qjson for the package. */
 static int compile_quantise(cli *c, cr_graph **g, const cr_kvdoc *config,
@@ -479,7 +609,7 @@ static void compile_help(void)
         "                        [--board NAME|FILE.ini] [--board-dir DIR]...\n"
         "                        [--config FILE.ini] [--input FILE...]\n"
         "                        [--samples N] [--seed S] [--no-verify]\n"
-        "                        [--frontend ID] [--keep-workdir] [--json]\n"
+        "                        [--frontend ID] [--keep-workdir] [--json] [--swarm N]\n"
         "                        [--quant int8|int4|ternary|binary|mixed\n"
         "                         --calib FILE|DIR... [--calib-samples N]\n"
         "                         [--quant-method minmax|percentile]]\n"
@@ -500,6 +630,9 @@ static void compile_help(void)
         "  --samples N        number of random samples (default 4)\n"
         "  --seed S           random seed (default 1)\n"
         "  --batch N          size bound to dynamic input dims (default 1)\n"
+        "  --swarm N          fit check for N boards sharing the model (weights\n"
+        "                     as stored + KV cache vs flash + PSRAM + RAM of the\n"
+        "                     board INIs); with N > 1 compile stops after it\n"
         "  --no-verify        skip verification (the package says so)\n"
         "  --io float|int8    with --quant: the model's interface stays float\n"
         "                     (default) or becomes its int8 tensors (MCU, FPGA)\n"
@@ -527,6 +660,9 @@ int cmd_compile(cli *c, int argc, char **argv)
     size_t n_inputs = 0, n_board_dirs = 0, n_random = 4;
     uint64_t seed = 1;
     int64_t batch = 1;
+    long swarm = 1; /* --swarm: boards sharing the model (fit check) */
+    jbuf fitj;
+    jb_init(&fitj);
     int rebind = 0;
     int no_verify = 0, keep = 0, rc = 1;
     const char *quant_arg = NULL, *quant_meth = NULL;
@@ -593,6 +729,16 @@ int cmd_compile(cli *c, int argc, char **argv)
                 return usage_error("compile", "--samples needs 1..10000");
             }
             n_random = (size_t)v;
+        } else if (!strcmp(a, "--swarm") && has) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 1 || v > 100000) {
+                free(inputs);
+                free(board_dirs);
+                free(calib);
+                return usage_error("compile", "--swarm needs 1..100000");
+            }
+            swarm = v;
         } else if (!strcmp(a, "--batch") && has) {
             char *end;
             long long v = strtoll(argv[++i], &end, 10);
@@ -776,6 +922,30 @@ int cmd_compile(cli *c, int argc, char **argv)
     if (!quiet) fprintf(stderr, "[crucible] loading %s\n", model);
     g = cli_load_model(c, model, fe, &fe_used);
     if (!g) goto out;
+    /* Model-level cost figures a frontend computed (e.g. GGUF: parameters,
+     * bytes per weight format, KV-cache bytes per token, MACs per token),
+     * and whether the model fits the boards at all, before anything else. */
+    if (!quiet)
+        for (size_t i = 0; i < g->n_meta; i++)
+            if (!strncmp(g->meta[i].key, "cost.", 5))
+                fprintf(hout, "model %s: %s\n", g->meta[i].key + 5, g->meta[i].value);
+    if (compile_fit(g, ts, nt, swarm, quiet, hout, &fitj)) {
+        fprintf(stderr, "crucible compile: pre-flight failed: the model does "
+                        "not fit %s (see the fit line above: use a larger "
+                        "board, more boards with --swarm N, or smaller weights, "
+                        "e.g. a Q4_0 file)\n",
+                swarm > 1 ? "the swarm" : "the board");
+        fit_json(c, model, &fitj);
+        goto out;
+    }
+    if (swarm > 1) {
+        fprintf(stderr, "crucible compile: --swarm %ld: the model fits; "
+                        "partitioning a model over a swarm is not implemented "
+                        "yet, so compile stops after the fit check\n", swarm);
+        fit_json(c, model, &fitj);
+        rc = 0;
+        goto out;
+    }
     /* Hardware needs static shapes: bind unknown (dynamic) input dims. */
     for (size_t i = 0; i < g->n_inputs; i++) {
         cr_tensor *t = &g->tensors[g->inputs[i]];
@@ -818,12 +988,6 @@ int cmd_compile(cli *c, int argc, char **argv)
         compile_quantise(c, &g, config, quant_arg, quant_meth, calib,
                          n_calib, calib_limit, quiet, model, int8_io, &qjson))
         goto out;
-    /* Model-level cost figures a frontend computed (e.g. GGUF: parameters,
-     * bytes per weight format, KV-cache bytes per token, MACs per token). */
-    if (!quiet)
-        for (size_t i = 0; i < g->n_meta; i++)
-            if (!strncmp(g->meta[i].key, "cost.", 5))
-                fprintf(hout, "model %s: %s\n", g->meta[i].key + 5, g->meta[i].value);
     view = ir_view_build(g, NULL);
     if (!view) die_oom();
     const crucible_graph_view *gv = ir_view_graph(view);
@@ -834,6 +998,8 @@ int cmd_compile(cli *c, int argc, char **argv)
     int preflight_ok = 1;
     jb_puts(&pre, "{\"model\":");
     jb_jstr(&pre, model);
+    jb_puts(&pre, ",\"fit\":");
+    jb_puts(&pre, fitj.s ? fitj.s : "[]");
     jb_puts(&pre, ",\"targets\":[");
     for (size_t k = 0; k < nt; k++) {
         tsel *t = &ts[k];
@@ -1214,6 +1380,7 @@ out:
     jb_free(&pre);
     jb_free(&rep);
     jb_free(&js);
+    jb_free(&fitj);
     jb_free(&qjson);
     free(calib);
     cr_free(tlist);

@@ -2053,3 +2053,72 @@ TEST(test_gguf_block_quant_reference)
     }
     return TEST_PASS;
 }
+
+/* The fit check: a metadata-only GGUF with TinyLlama-1.1B's hyper-parameters
+ * and general.file_type Q4_0 is about 0.62 GB of weights; pre-flight says,
+ * with the numbers, that it fits neither one ESP32 nor a swarm of 16 with
+ * 4 MB PSRAM each, and how many boards it would take. */
+TEST(test_gguf_fit_check)
+{
+    NEED_PLUGIN();
+    const char *d = test_tmpdir();
+    gbuf b = {0};
+    gb_header(&b, 3, 0, 12);
+    gb_kv_str(&b, "general.architecture", "llama");
+    gb_kv_u32(&b, "general.file_type", 2);
+    gb_kv_u32(&b, "llama.context_length", 2048);
+    gb_kv_u32(&b, "llama.embedding_length", 2048);
+    gb_kv_u32(&b, "llama.block_count", 22);
+    gb_kv_u32(&b, "llama.feed_forward_length", 5632);
+    gb_kv_u32(&b, "llama.attention.head_count", 32);
+    gb_kv_u32(&b, "llama.attention.head_count_kv", 4);
+    gb_kv_u32(&b, "llama.rope.dimension_count", 64);
+    gb_kv_f32(&b, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    gb_kv_u32(&b, "llama.vocab_size", 32000);
+    gb_kv_str(&b, "general.name", "tinyllama-shaped");
+    char m[4200], ini[4200], src[4200];
+    snprintf(m, sizeof m, "%s/tinyllama-shape.gguf", d);
+    CHECK(test_write_file(m, b.p, b.n) == 0);
+    free(b.p);
+    /* an ESP32 board with 4 MB PSRAM: the shipped esp32.ini plus the key */
+    snprintf(src, sizeof src, "%s/plugins/mcu-esp32/boards/esp32.ini",
+             CR_SOURCE_DIR);
+    size_t tlen = 0;
+    char *text = (char *)test_read_file(src, &tlen);
+    if (!text) SKIP("%s is absent (mcu-esp32 not in this tree)", src);
+    snprintf(ini, sizeof ini, "%s/esp32-psram.ini", d);
+    char *aug = NULL;
+    CHECK(asprintf(&aug, "%.*s\n[board]\npsram_bytes = 4194304\n", (int)tlen,
+                   text) > 0);
+    free(text);
+    CHECK(test_write(ini, aug) == 0);
+    free(aug);
+    char *out = NULL;
+    int rc = test_sh(&out, "'%s' compile '%s' --target mcu-esp32 --board '%s' "
+                           "--swarm 16 -o '%s/x.tptpkg'",
+                     BIN, m, ini, d);
+    CHECK_MSG(rc == 1 && test_contains(out, "model fit_weight_bytes: 6") &&
+                  test_contains(out, "(Q4_0, estimated from general.file_type)") &&
+                  test_contains(out, "a swarm of 16 holds 139.5 MB") &&
+                  test_contains(out, "does NOT fit (needs at least") &&
+                  test_contains(out, "the model does not fit the swarm"),
+              "exit %d:\n%s", rc, out);
+    /* the weight figure itself: about 0.62 GB */
+    const char *w = strstr(out, "model fit_weight_bytes: ");
+    double wb = w ? strtod(w + strlen("model fit_weight_bytes: "), NULL) : 0;
+    CHECK_MSG(wb > 0.60e9 && wb < 0.64e9, "weights %.0f bytes", wb);
+    free(out);
+    struct stat sb;
+    snprintf(src, sizeof src, "%s/x.tptpkg", d);
+    CHECK_MSG(stat(src, &sb) != 0, "a package was written");
+    /* --json gives the same verdict as data */
+    rc = test_sh(&out, "'%s' -q --json compile '%s' --target mcu-esp32 "
+                       "--board '%s' --swarm 16 -o '%s/x.tptpkg' 2>/dev/null",
+                 BIN, m, ini, d);
+    CHECK_MSG(rc == 1 && test_contains(out, "\"swarm\":16") &&
+                  test_contains(out, "\"fits\":false") &&
+                  test_contains(out, "\"board_bytes\":8716288"),
+              "exit %d:\n%s", rc, out);
+    free(out);
+    return TEST_PASS;
+}

@@ -286,6 +286,41 @@ static int cost_meta(ll_ctx *c)
                           (unsigned long long)file_bytes, hb)) < 0)
             return rc;
     }
+    /* the weights as they would be stored on a target: the file's own
+     * bytes, or for a metadata-only file an estimate from general.file_type
+     * (the "mostly" type of the matrices) */
+    {
+        static const struct {
+            uint64_t ft;
+            const char *name;
+            double bytes, block;
+        } ftype[] = {{0, "F32", 4, 1},     {1, "F16", 2, 1},
+                     {2, "Q4_0", 18, 32},  {3, "Q4_1", 20, 32},
+                     {7, "Q8_0", 34, 32},  {8, "Q5_0", 22, 32},
+                     {9, "Q5_1", 24, 32},  {10, "Q2_K", 84, 256},
+                     {11, "Q3_K", 110, 256}, {12, "Q3_K", 110, 256},
+                     {13, "Q3_K", 110, 256}, {14, "Q4_K", 144, 256},
+                     {15, "Q4_K", 144, 256}, {16, "Q5_K", 176, 256},
+                     {17, "Q5_K", 176, 256}, {18, "Q6_K", 210, 256}};
+        uint64_t ft = 0;
+        if (gguf_n_tensors(c->m->f)) {
+            if ((rc = ll_meta(c, "cost.fit_weight_bytes", "%llu (as stored "
+                              "in the file)",
+                              (unsigned long long)file_bytes)) < 0)
+                return rc;
+        } else if (gguf_get_u64(c->m->f, "general.file_type", &ft) == 0) {
+            for (size_t i = 0; i < sizeof ftype / sizeof ftype[0]; i++)
+                if (ftype[i].ft == ft) {
+                    double by = ceil(mat * ftype[i].bytes / ftype[i].block) +
+                                vec * 4.0;
+                    if ((rc = ll_meta(c, "cost.fit_weight_bytes",
+                                      "%.0f (%s, estimated from "
+                                      "general.file_type)",
+                                      by, ftype[i].name)) < 0)
+                        return rc;
+                }
+        }
+    }
     human_bytes(hb, sizeof hb, kv_tok);
     if ((rc = ll_meta(c, "cost.kv_cache_bytes_per_token", "%.0f (%s, f32; "
                       "half at f16)", kv_tok, hb)) < 0)
@@ -343,11 +378,16 @@ static int32_t ll_reshape_node(ll_ctx *c, int32_t x, int32_t y,
 }
 
 /* Q8_0, Q4_0 and Q4_1 matrices stay integer in the IR unless
- * CRUCIBLE_GGUF_WEIGHTS=f32 asks for f32 constants. */
-static int ll_native(uint32_t type)
+ * CRUCIBLE_GGUF_WEIGHTS=f32 asks for f32 constants (or the host predates
+ * block quantisation). */
+static int ll_native(const ll_ctx *c, uint32_t type)
 {
     const char *e = getenv("CRUCIBLE_GGUF_WEIGHTS");
     if (e && !strcmp(e, "f32")) return 0;
+    /* a host older than ABI 1.1 has no block quantisation */
+    if (!CRUCIBLE_HAS_FIELD(c->b->hdr, crucible_ir_builder, set_quant_block) ||
+        !c->b->set_quant_block)
+        return 0;
     return type == GGML_T_Q8_0 || type == GGML_T_Q4_0 || type == GGML_T_Q4_1;
 }
 
@@ -491,7 +531,7 @@ static int weight(ll_ctx *c, const char *name, uint64_t ne0, uint64_t ne1,
                       (unsigned long long)t->ne[2],
                       (unsigned long long)t->ne[3], want);
     }
-    if (ne1 && ll_native(t->type)) return weight_blocked(c, t, ne0, ne1, out);
+    if (ne1 && ll_native(c, t->type)) return weight_blocked(c, t, ne0, ne1, out);
     const gguf_type_info *ti = gguf_type(t->type);
     if (!ti || !ti->dequant)
         return ll_err(c, "tensor %s has type %s, which cannot be dequantised "
@@ -719,7 +759,7 @@ int gg_build_llama(gg_model *m, const crucible_ir_builder *b)
     if (e && *e) limit = strtoull(e, NULL, 10);
     for (size_t i = 0; i < nt; i++) {
         const gguf_tensor *t = gguf_tensor_at(m->f, i);
-        if (t->ne[1] > 1 && ll_native(t->type))
+        if (t->ne[1] > 1 && ll_native(&c, t->type))
             f32 += (t->type == GGML_T_Q8_0 ? t->n_elems : t->n_elems / 2) +
                    t->n_elems / 32 * (t->type == GGML_T_Q4_1 ? 12 : 8);
         else
