@@ -247,3 +247,30 @@ TEST(test_mcu_count_rp2040_matches_singlestep)
                          "arm-none-eabi-nm", "qemu-system-arm -M mps2-an385",
                          "qemu-system-arm");
 }
+
+/* TFLite Micro's micro_speech (int8; reshape, NHWC<->NCHW transposes,
+ * conv2d + relu, dense, softmax) on its own test inputs, bit-exact on
+ * Cortex-M0+ and rv32imac. */
+TEST(test_mcu_micro_speech_bitexact)
+{
+    const char *m = CR_SOURCE_DIR "/../shared/models/tflite/micro_speech_quantized";
+    if (test_sh(NULL, "test -f '%s/model.tflite'", m) != 0)
+        SKIP("%s absent", m);
+    if (!plugin_built("mcu-riscv") || !plugin_built("mcu-rp2040"))
+        SKIP("MCU plugins not built");
+    if (!have("riscv64-unknown-elf-gcc") || !have("qemu-system-riscv32") ||
+        !have("arm-none-eabi-gcc") || !have("qemu-system-arm"))
+        SKIP("cross-compilers or QEMU missing (gcc-riscv64-unknown-elf, "
+             "qemu-system-misc, gcc-arm-none-eabi, qemu-system-arm)");
+    const char *d = test_tmpdir();
+    char *out = NULL;
+    int rc = test_sh(&out, "'%s' compile '%s/model.tflite' --target "
+                     "mcu-riscv,mcu-rp2040 --input '%s'/test_data_set_*/input_0.npy "
+                     "-o '%s/ms.tptpkg' 2>&1", BIN, m, m, d);
+    CHECK_MSG(rc == 0, "%s", out);
+    const char *p = strstr(out, "bit-exact");
+    CHECK_MSG(p && strstr(p + 1, "bit-exact"), "%s", out);
+    CHECK_MSG(test_contains(out, "arena 8000"), "%s", out);
+    free(out);
+    return TEST_PASS;
+}

@@ -325,6 +325,22 @@ static int q_multiplier(double r, int32_t *mult, int32_t *shift)
     return 0;
 }
 
+/* TFLite PreprocessSoftmaxScaling and CalculateInputRadius, exactly as
+ * host/interp_q.c (interp_q_softmax_params). */
+static int softmax_params(double beta, double s_in, int32_t *mult,
+                          int32_t *left_shift, int32_t *diff_min)
+{
+    double real = beta * s_in * (double)(1 << 26);
+    if (real > 2147483647.0) real = 2147483647.0;
+    int32_t sh;
+    if (!(real > 1.0) || q_multiplier(real, mult, &sh) || sh < 0) return -1;
+    *left_shift = sh;
+    double radius = floor(31.0 * (double)((int64_t)1 << 26) /
+                          (double)((int64_t)1 << sh));
+    *diff_min = -(int32_t)radius;
+    return 0;
+}
+
 static int get_ints(const crucible_node_view *n, const char *name,
                     uint32_t cnt, int64_t *out, const int64_t *dflt)
 {
@@ -340,7 +356,7 @@ static int get_ints(const crucible_node_view *n, const char *name,
 
 /* ---- lowering: steps -------------------------------------------------- */
 enum { ST_FC = 1, ST_CONV, ST_MAXPOOL, ST_AVGPOOL, ST_CLAMP, ST_RQ8,
-       ST_RESHAPE };
+       ST_RESHAPE, ST_TRANSPOSE, ST_SOFTMAX };
 
 typedef struct step {
     int kind;
@@ -539,10 +555,56 @@ static int node_supported(const crucible_graph_view *g, uint32_t ni, char *why,
         }
         return 0;
     }
+    case CRUCIBLE_OP_TRANSPOSE: {
+        const crucible_tensor_view *x = T(g, n->inputs[0]);
+        const crucible_attr_view *a = crucible_node_attr(n, "perm");
+        if (check_i8_io(g, n, why, wn)) return -1;
+        if (x->rank < 1 || x->rank > 4 || !a || a->type != CRUCIBLE_ATTR_INTS ||
+            a->count != (uint32_t)x->rank) {
+            snprintf(why, wn, "transpose %s: needs rank 1..4 and a perm of "
+                     "that length", n->name);
+            return -1;
+        }
+        uint32_t seen = 0;
+        for (uint32_t k = 0; k < a->count; k++) {
+            if (a->ints[k] < 0 || a->ints[k] >= x->rank ||
+                (seen >> a->ints[k]) & 1u) {
+                snprintf(why, wn, "transpose %s: perm is not a permutation",
+                         n->name);
+                return -1;
+            }
+            seen |= 1u << a->ints[k];
+        }
+        return 0;
+    }
+    case CRUCIBLE_OP_SOFTMAX: {
+        float si, so, beta;
+        int32_t zi, zo, m, sh, dm;
+        if (check_i8_io(g, n, why, wn)) return -1;
+        if (pt(T(g, n->inputs[0]), &si, &zi) ||
+            pt(T(g, n->outputs[0]), &so, &zo) ||
+            attr_f32(n, "beta", 1.0f, &beta)) {
+            snprintf(why, wn, "softmax %s: i8 tensors need per-tensor "
+                     "parameters (and beta a number)", n->name);
+            return -1;
+        }
+        if (zo != -128 || fabs((double)so - 1.0 / 256) > 0.001 / 256) {
+            snprintf(why, wn, "softmax %s: the int8 softmax writes scale "
+                     "1/256 and zero point -128", n->name);
+            return -1;
+        }
+        if (softmax_params((double)beta, (double)si, &m, &sh, &dm)) {
+            snprintf(why, wn, "softmax %s: beta * input scale is too small "
+                     "for the int8 softmax", n->name);
+            return -1;
+        }
+        return 0;
+    }
     default:
         snprintf(why, wn, "op %s has no MCU kernel (supported: integer "
                  "dense/conv2d + requantize, relu, clip, max_pool2d, "
-                 "avg_pool2d, requantize, reshape)", n->op_name);
+                 "avg_pool2d, requantize, reshape, transpose, softmax)",
+                 n->op_name);
         return -1;
     }
 }
@@ -722,6 +784,38 @@ static int lower(const crucible_host *h, const crucible_graph_view *g,
         case CRUCIBLE_OP_RESHAPE:
             s->kind = ST_RESHAPE;
             break;
+        case CRUCIBLE_OP_TRANSPOSE: {
+            const crucible_tensor_view *x = T(g, s->in);
+            const crucible_attr_view *a = crucible_node_attr(n, "perm");
+            s->kind = ST_TRANSPOSE;
+            s->p[0] = x->rank;
+            for (int32_t k = 0; k < x->rank; k++) {
+                s->p[1 + k] = x->dims[k];
+                s->p[5 + k] = a->ints[k];
+            }
+            break;
+        }
+        case CRUCIBLE_OP_SOFTMAX: {
+            const crucible_tensor_view *x = T(g, s->in);
+            float beta = 1.0f;
+            int32_t m = 0, sh = 0, dm = 0;
+            attr_f32(n, "beta", 1.0f, &beta);
+            softmax_params((double)beta, (double)sx, &m, &sh, &dm);
+            int64_t ax = crucible_node_attr_int(n, "axis", -1);
+            if (ax < 0) ax += x->rank;
+            if (ax < 0 || ax >= x->rank) {
+                snprintf(why, wn, "softmax %s: axis out of range", n->name);
+                rc = CRUCIBLE_E_UNSUPPORTED;
+                break;
+            }
+            int64_t outer = 1, inner = 1;
+            for (int64_t k = 0; k < ax; k++) outer *= x->dims[k];
+            for (int64_t k = ax + 1; k < x->rank; k++) inner *= x->dims[k];
+            s->kind = ST_SOFTMAX;
+            s->p[0] = outer, s->p[1] = x->dims[ax], s->p[2] = inner;
+            s->p[3] = m, s->p[4] = sh, s->p[5] = dm;
+            break;
+        }
         case CRUCIBLE_OP_RELU:
         case CRUCIBLE_OP_CLIP:
         case CRUCIBLE_OP_REQUANTIZE:
@@ -1149,6 +1243,21 @@ static int gen_model(const crucible_graph_view *g, const lowered *L,
         case ST_RESHAPE:
             sb_printf(mc, "        crk_reshape(%s, %s, %llu);\n", a, o,
                       (unsigned long long)numel(T(g, s->out)));
+            break;
+        case ST_TRANSPOSE:
+            sb_printf(mc, "        static const int32_t d[4] = {%lld, %lld, "
+                      "%lld, %lld}, pm[4] = {%lld, %lld, %lld, %lld};\n"
+                      "        rc |= crk_transpose(%s, %s, 1, %lld, d, pm);\n",
+                      (long long)p[1], (long long)p[2], (long long)p[3],
+                      (long long)p[4], (long long)p[5], (long long)p[6],
+                      (long long)p[7], (long long)p[8], a, o, (long long)p[0]);
+            break;
+        case ST_SOFTMAX:
+            sb_printf(mc, "        static const crk_softmax_params p = {%lld, "
+                      "%lld, %lld, %lld, %lld, %lld};\n"
+                      "        rc |= crk_softmax_i8(&p, %s, %s);\n",
+                      (long long)p[0], (long long)p[1], (long long)p[2],
+                      (long long)p[3], (long long)p[4], (long long)p[5], a, o);
             break;
         }
         sb_puts(mc, "    }\n");
