@@ -560,11 +560,12 @@ int sp_drift(const crucible_host *h, const crucible_verify_ctx *ctx,
                    "\"target\":\"%s\",\"target_version\":\"%s\",\"board\":",
               SPICE_ID, SPICE_VERSION);
     sp_json_str(&pj, p->board_name);
-    sp_puts(&pj, ",\"model\":\"y = y0 + a1*p + a2*p^2 + b1*dT + b2*dT^2 + c1*A + "
-                 "c2*A^2 per trial, sample and output (output units, before the "
-                 "ADC); p resistor tolerance, dT = T - t_nom_c, A = "
-                 "ageing.drift_ref * (hours / ageing.t_ref_h)^ageing.exponent "
-                 "(0 without ageing)\",\"t_nom_c\":27,\"tolerance_board\":");
+    sp_puts(&pj, ",\"model\":\"y = y_nominal + a1*(p - pb) + a2*(p^2 - pb^2) + "
+                 "b1*dT + b2*dT^2 + c1*A + c2*A^2 per trial, sample and output "
+                 "(output units, before the ADC); p resistor tolerance, pb = "
+                 "tolerance_board, dT = T - t_nom_c, A = ageing.drift_ref * "
+                 "(hours / ageing.t_ref_h)^ageing.exponent (0 without ageing); "
+                 "y0 = the run at p = 0\",\"t_nom_c\":27,\"tolerance_board\":");
     sp_json_num(&pj, pb);
     sp_puts(&pj, ",\"ageing\":{\"drift_ref\":");
     sp_json_num(&pj, p->age_ref);
@@ -638,7 +639,8 @@ int sp_drift(const crucible_host *h, const crucible_verify_ctx *ctx,
             for (int c = 0; c < nc; c++) {
                 const dcond *q = &conds[c];
                 double dt = q->t_c - T_NOM;
-                double pr = y0[j] + a1[j] * q->p + a2[j] * q->p * q->p +
+                double pr = yn[j] + a1[j] * (q->p - pb) +
+                            a2[j] * (q->p * q->p - pb * pb) +
                             b1[j] * dt + b2[j] * dt * dt + c1[j] * q->a +
                             c2[j] * q->a * q->a;
                 fit_res = fmax(fit_res, fabs(pr - ys[(size_t)c * NM + j]));
@@ -651,6 +653,8 @@ int sp_drift(const crucible_host *h, const crucible_verify_ctx *ctx,
                   (unsigned long long)(p->seed + (uint64_t)s),
                   (unsigned long long)(p->seed + (uint64_t)s));
         json_arr(&pj, y0, NM);
+        sp_puts(&pj, ",\"y_nominal\":");
+        json_arr(&pj, yn, NM);
         static const char *const cn[6] = {"a1", "a2", "b1", "b2", "c1", "c2"};
         for (int q = 0; q < 6; q++) {
             sp_printf(&pj, ",\"%s\":", cn[q]);
