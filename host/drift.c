@@ -112,6 +112,7 @@ typedef struct pred {
     int adc_bits;
     double adc_lo, adc_hi, s_out, fs, t_nom, pb;
     double age_ref, age_t_ref, age_exp;
+    double tb_n, tb_eg, tb_xti; /* temperature basis (diode leakage) */
     double tmin, tmax, amax, pmax; /* trained ranges */
     double ng_secs;
     const char *board;
@@ -119,7 +120,7 @@ typedef struct pred {
     /* the chosen trial */
     unsigned long long seed;
     const char *deck, *results;
-    double *ynom, *coef[6];
+    double *ynom, *coef[7];
 } pred;
 
 static void pred_free(pred *p)
@@ -127,7 +128,7 @@ static void pred_free(pred *p)
     jv_free(p->root);
     cr_free(p->ref);
     cr_free(p->ynom);
-    for (int i = 0; i < 6; i++) cr_free(p->coef[i]);
+    for (int i = 0; i < 7; i++) cr_free(p->coef[i]);
     memset(p, 0, sizeof *p);
 }
 
@@ -207,6 +208,14 @@ static int pred_load(pred *p, const char *text, size_t len, int have_seed,
                  "tolerance_board or ageing missing or invalid");
         return -1;
     }
+    const jv *tb = jv_get(r, "temp_basis");
+    p->tb_n = jv_num(jv_get(tb, "n"), NAN);
+    p->tb_eg = jv_num(jv_get(tb, "eg"), NAN);
+    p->tb_xti = jv_num(jv_get(tb, "xti"), NAN);
+    if (!(p->tb_n > 0) || !isfinite(p->tb_eg) || !isfinite(p->tb_xti)) {
+        snprintf(err, errlen, "predictor.json: temp_basis missing or invalid");
+        return -1;
+    }
     const jv *tr = jv_get(r, "trained");
     p->tmin = arr_max(jv_get(tr, "temps_c"), p->t_nom, 1);
     p->tmax = arr_max(jv_get(tr, "temps_c"), p->t_nom, 0);
@@ -241,8 +250,8 @@ static int pred_load(pred *p, const char *text, size_t len, int have_seed,
     p->results = jv_str(jv_get(t, "results"));
     if (!(p->ynom = num_array(jv_get(t, "y_nominal"), nm, "y_nominal", err, errlen)))
         return -1;
-    static const char *const cn[6] = {"a1", "a2", "b1", "b2", "c1", "c2"};
-    for (int i = 0; i < 6; i++)
+    static const char *const cn[7] = {"a1", "a2", "b1", "b2", "b3", "c1", "c2"};
+    for (int i = 0; i < 7; i++)
         if (!(p->coef[i] = num_array(jv_get(t, cn[i]), nm, cn[i], err, errlen)))
             return -1;
     return 0;
@@ -258,12 +267,16 @@ static void predict(const pred *p, double tol, double temp, double a, double *y)
 {
     const double dp1 = tol - p->pb, dp2 = tol * tol - p->pb * p->pb;
     const double dt = temp - p->t_nom;
+    const double tn = p->t_nom + 273.15, tk = temp + 273.15;
+    const double lk = pow(tk / tn, p->tb_xti / p->tb_n) *
+                          exp(p->tb_eg / (p->tb_n * 8.617333262e-5) * (1.0 / tn - 1.0 / tk)) - 1.0;
     const size_t nm = p->n * p->m;
     const double *a1 = p->coef[0], *a2 = p->coef[1], *b1 = p->coef[2],
-                 *b2 = p->coef[3], *c1 = p->coef[4], *c2 = p->coef[5];
+                 *b2 = p->coef[3], *b3 = p->coef[4], *c1 = p->coef[5],
+                 *c2 = p->coef[6];
     for (size_t j = 0; j < nm; j++)
         y[j] = p->ynom[j] + a1[j] * dp1 + a2[j] * dp2 + b1[j] * dt +
-               b2[j] * dt * dt + c1[j] * a + c2[j] * a * a;
+               b2[j] * dt * dt + b3[j] * lk + c1[j] * a + c2[j] * a * a;
 }
 
 /* ---- metrics (the same definitions as the plugin's drift tables) ------- */
@@ -594,6 +607,7 @@ int cmd_drift(cli *c, int argc, char **argv)
     double ng_s = 0, err_max = 0, err_rms = 0;
     int vrc = 0;
     if (verify) {
+        fflush(stdout);
         if (c->verbosity >= 0 && !c->json)
             fprintf(stderr, "[drift] ngspice on %s (%zu samples)...\n", p.deck
                     ? p.deck : "?", p.n);

@@ -17,7 +17,11 @@
  * The predictor (predictor.json, evaluated by `crucible drift` in the
  * host) is, per trial, sample and output, in output units:
  *
- *   y = y0 + a1 p + a2 p^2 + b1 dT + b2 dT^2 + c1 A + c2 A^2
+ *   y = y_nom + a1 (p - pb) + a2 (p^2 - pb^2) + b1 dT + b2 dT^2 + b3 L(T)
+ *       + c1 A + c2 A^2
+ *
+ * with L(T) the relative change of a diode's saturation current (the
+ * rectifier diodes' leakage, which dominates above ~60 degC).
  *
  * y0 the base run, (a1, a2) fitted on the tolerance runs, (b1, b2) and
  * (c1, c2) on the temperature and age runs minus the nominal board run
@@ -33,10 +37,10 @@
 enum { AX_BASE, AX_TOL, AX_TEMP, AX_AGE };
 
 static const double TOLS[] = {0.001, 0.01, 0.05};
-static const double TEMPS[] = {-40, 0, 85, 125};
+static const double TEMPS[] = {-40, -20, 0, 50, 85, 105, 125};
 static const double AGES_H[] = {1, 24, 8766, 87660};
 #define T_NOM 27.0
-#define MAX_CONDS 16
+#define MAX_CONDS 24
 
 typedef struct dcond {
     int axis;
@@ -184,25 +188,60 @@ static void metrics(const dctx *d, const double *y, const double *ynom,
     m->drift_rms = sqrt(ss / ((double)d->n * (double)d->M));
 }
 
-/* Least squares c1 x + c2 x^2 = d through the origin. */
-static void fit2(const double *x, const double *dv, int k, double *c1, double *c2)
+/* Least squares sum_q c_q X[i][q] = d through the origin, nb <= 3 basis
+ * functions (Gaussian elimination on the normal equations; fewer points
+ * than terms or a singular system fall back to fewer terms). */
+static void fitp(const double (*X)[3], const double *dv, int k, int nb, double *c)
 {
-    double s2 = 0, s3 = 0, s4 = 0, b1 = 0, b2 = 0;
-    for (int i = 0; i < k; i++) {
-        double x2 = x[i] * x[i];
-        s2 += x2, s3 += x2 * x[i], s4 += x2 * x2;
-        b1 += x[i] * dv[i], b2 += x2 * dv[i];
+    for (int q = 0; q < 3; q++) c[q] = 0;
+    if (nb > k) nb = k;
+    while (nb > 0) {
+        double A[3][4];
+        memset(A, 0, sizeof A);
+        for (int i = 0; i < k; i++)
+            for (int r = 0; r < nb; r++) {
+                for (int q = 0; q < nb; q++) A[r][q] += X[i][r] * X[i][q];
+                A[r][nb] += X[i][r] * dv[i];
+            }
+        int ok = 1;
+        for (int col = 0; col < nb && ok; col++) {
+            int piv = col;
+            for (int r = col + 1; r < nb; r++)
+                if (fabs(A[r][col]) > fabs(A[piv][col])) piv = r;
+            if (!(fabs(A[piv][col]) > 1e-300 * (1.0 + fabs(A[0][0])))) {
+                ok = 0;
+                break;
+            }
+            for (int q = 0; q <= nb; q++) {
+                double t = A[col][q];
+                A[col][q] = A[piv][q];
+                A[piv][q] = t;
+            }
+            for (int r = 0; r < nb; r++) {
+                if (r == col) continue;
+                double f = A[r][col] / A[col][col];
+                for (int q = col; q <= nb; q++) A[r][q] -= f * A[col][q];
+            }
+        }
+        if (ok) {
+            for (int q = 0; q < nb; q++) c[q] = A[q][nb] / A[q][q];
+            return;
+        }
+        nb--;
     }
-    double det = s2 * s4 - s3 * s3;
-    if (k >= 2 && fabs(det) > 1e-30 * fmax(s2 * s4, 1e-300)) {
-        *c1 = (b1 * s4 - b2 * s3) / det;
-        *c2 = (s2 * b2 - s3 * b1) / det;
-    } else if (s2 > 0) {
-        *c1 = b1 / s2;
-        *c2 = 0;
-    } else {
-        *c1 = *c2 = 0;
-    }
+}
+
+/* The temperature basis function for diode leakage: the relative change
+ * of a diode's saturation current (SPICE: IS(T) = IS (T/Tn)^(XTI/N)
+ * exp(EG/(N k/q) (1/Tn - 1/T)), EG = 1.11 eV, XTI = 3), minus 1. The
+ * rectifier diodes' leakage grows like this and dominates the drift above
+ * about 60 degC. */
+#define DIODE_EG 1.11
+#define DIODE_XTI 3.0
+static double leak_basis(double t_c, double n)
+{
+    const double tn = T_NOM + 273.15, t = t_c + 273.15, kq = 8.617333262e-5;
+    return pow(t / tn, DIODE_XTI / n) * exp(DIODE_EG / (n * kq) * (1.0 / tn - 1.0 / t)) - 1.0;
 }
 
 /* ---- SVG -------------------------------------------------------------- */
@@ -423,7 +462,7 @@ int sp_drift(const crucible_host *h, const crucible_verify_ctx *ctx,
     w.nY = (size_t)S * (size_t)nc * NM;
     w.nref = NM;
     w.ntmp = (size_t)M + 1;
-    w.ncoef = 6 * NM;
+    w.ncoef = 7 * NM;
     w.nreal = plan->n_layers;
     w.Y = sp_calloc(h, w.nY, sizeof(double));
     w.ref = sp_calloc(h, w.nref, sizeof(double));
@@ -554,6 +593,7 @@ int sp_drift(const crucible_host *h, const crucible_verify_ctx *ctx,
     }
 
     /* predictor: fit per trial */
+    const double dn = p->tech.relu_diode ? p->tech.d_n : 1.0;
     sp_buf pj;
     sp_buf_init(&pj, h);
     sp_printf(&pj, "{\"format\":\"crucible-drift-predictor\",\"format_version\":1,"
@@ -561,11 +601,12 @@ int sp_drift(const crucible_host *h, const crucible_verify_ctx *ctx,
               SPICE_ID, SPICE_VERSION);
     sp_json_str(&pj, p->board_name);
     sp_puts(&pj, ",\"model\":\"y = y_nominal + a1*(p - pb) + a2*(p^2 - pb^2) + "
-                 "b1*dT + b2*dT^2 + c1*A + c2*A^2 per trial, sample and output "
+                 "b1*dT + b2*dT^2 + b3*L(T) + c1*A + c2*A^2 per trial, sample and output "
                  "(output units, before the ADC); p resistor tolerance, pb = "
                  "tolerance_board, dT = T - t_nom_c, A = ageing.drift_ref * "
                  "(hours / ageing.t_ref_h)^ageing.exponent (0 without ageing); "
-                 "y0 = the run at p = 0\",\"t_nom_c\":27,\"tolerance_board\":");
+                 "L(T) = (T/Tn)^(xti/n) * exp(eg/(n*k/q) * (1/Tn - 1/T)) - 1 in kelvin "
+                 "(diode leakage, temp_basis); y0 = the run at p = 0\",\"t_nom_c\":27,\"tolerance_board\":");
     sp_json_num(&pj, pb);
     sp_puts(&pj, ",\"ageing\":{\"drift_ref\":");
     sp_json_num(&pj, p->age_ref);
@@ -575,7 +616,10 @@ int sp_drift(const crucible_host *h, const crucible_verify_ctx *ctx,
     sp_json_num(&pj, p->age_exp);
     sp_puts(&pj, ",\"spread\":");
     sp_json_num(&pj, p->age_spread);
-    sp_puts(&pj, "},\"trained\":{\"tolerances\":[");
+    sp_puts(&pj, "},\"temp_basis\":{\"n\":");
+    sp_json_num(&pj, dn);
+    sp_printf(&pj, ",\"eg\":%g,\"xti\":%g}", DIODE_EG, DIODE_XTI);
+    sp_puts(&pj, ",\"trained\":{\"tolerances\":[");
     int first = 1;
     for (int c = 0; c < nc; c++)
         if (conds[c].axis == AX_TOL) {
@@ -617,31 +661,43 @@ int sp_drift(const crucible_host *h, const crucible_verify_ctx *ctx,
         const double *y0 = ys;
         const double *yn = ys + (size_t)inom * NM;
         double *a1 = w.coef, *a2 = a1 + NM, *b1 = a2 + NM, *b2 = b1 + NM,
-               *c1 = b2 + NM, *c2 = c1 + NM;
+               *b3 = b2 + NM, *c1 = b3 + NM, *c2 = c1 + NM;
         for (size_t j = 0; j < NM; j++) {
-            double xs[MAX_CONDS], dv[MAX_CONDS];
+            double X[MAX_CONDS][3], dv[MAX_CONDS], cf[3];
             int k = 0;
             for (int c = 0; c < nc; c++)
-                if (conds[c].axis == AX_TOL)
-                    xs[k] = conds[c].p, dv[k++] = ys[(size_t)c * NM + j] - y0[j];
-            fit2(xs, dv, k, &a1[j], &a2[j]);
+                if (conds[c].axis == AX_TOL) {
+                    X[k][0] = conds[c].p, X[k][1] = conds[c].p * conds[c].p, X[k][2] = 0;
+                    dv[k++] = ys[(size_t)c * NM + j] - y0[j];
+                }
+            fitp((const double(*)[3])X, dv, k, 2, cf);
+            a1[j] = cf[0], a2[j] = cf[1];
             k = 0;
             for (int c = 0; c < nc; c++)
-                if (conds[c].axis == AX_TEMP)
-                    xs[k] = conds[c].t_c - T_NOM, dv[k++] = ys[(size_t)c * NM + j] - yn[j];
-            fit2(xs, dv, k, &b1[j], &b2[j]);
+                if (conds[c].axis == AX_TEMP) {
+                    double dt = conds[c].t_c - T_NOM;
+                    X[k][0] = dt, X[k][1] = dt * dt, X[k][2] = leak_basis(conds[c].t_c, dn);
+                    dv[k++] = ys[(size_t)c * NM + j] - yn[j];
+                }
+            fitp((const double(*)[3])X, dv, k, 3, cf);
+            b1[j] = cf[0], b2[j] = cf[1], b3[j] = cf[2];
             k = 0;
             for (int c = 0; c < nc; c++)
-                if (conds[c].axis == AX_AGE)
-                    xs[k] = conds[c].a, dv[k++] = ys[(size_t)c * NM + j] - yn[j];
-            fit2(xs, dv, k, &c1[j], &c2[j]);
+                if (conds[c].axis == AX_AGE) {
+                    X[k][0] = conds[c].a, X[k][1] = conds[c].a * conds[c].a, X[k][2] = 0;
+                    dv[k++] = ys[(size_t)c * NM + j] - yn[j];
+                }
+            fitp((const double(*)[3])X, dv, k, 2, cf);
+            c1[j] = cf[0], c2[j] = cf[1];
             /* residual on the training runs */
             for (int c = 0; c < nc; c++) {
                 const dcond *q = &conds[c];
                 double dt = q->t_c - T_NOM;
                 double pr = yn[j] + a1[j] * (q->p - pb) +
                             a2[j] * (q->p * q->p - pb * pb) +
-                            b1[j] * dt + b2[j] * dt * dt + c1[j] * q->a +
+                            b1[j] * dt + b2[j] * dt * dt +
+                            b3[j] * leak_basis(q->t_c, dn) +
+                            c1[j] * q->a +
                             c2[j] * q->a * q->a;
                 fit_res = fmax(fit_res, fabs(pr - ys[(size_t)c * NM + j]));
                 drift_all = fmax(drift_all, fabs(ys[(size_t)c * NM + j] - yn[j]));
@@ -655,8 +711,8 @@ int sp_drift(const crucible_host *h, const crucible_verify_ctx *ctx,
         json_arr(&pj, y0, NM);
         sp_puts(&pj, ",\"y_nominal\":");
         json_arr(&pj, yn, NM);
-        static const char *const cn[6] = {"a1", "a2", "b1", "b2", "c1", "c2"};
-        for (int q = 0; q < 6; q++) {
+        static const char *const cn[7] = {"a1", "a2", "b1", "b2", "b3", "c1", "c2"};
+        for (int q = 0; q < 7; q++) {
             sp_printf(&pj, ",\"%s\":", cn[q]);
             json_arr(&pj, w.coef + (size_t)q * NM, NM);
         }
