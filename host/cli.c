@@ -302,6 +302,8 @@ static const char *const MAIN_HELP =
     "  conformance DIR..  run ONNX backend-test cases against the interpreter\n"
     "  tokenize MODEL     encode text with the model's own vocabulary\n"
     "  generate MODEL     generate text with a language model (interpreter)\n"
+    "  drift PKG          analog drift (temperature, age, tolerance) from the\n"
+    "                     package's predictor; --verify checks it in ngspice\n"
     "\n"
     "Global options:\n"
     "  --plugin-dir DIR   search DIR for plugins first (repeatable)\n"
@@ -327,6 +329,7 @@ int cmd_quant(cli *c, int argc, char **argv);
 int cmd_conformance(cli *c, int argc, char **argv);
 int cmd_tokenize(cli *c, int argc, char **argv);
 int cmd_generate(cli *c, int argc, char **argv);
+int cmd_drift(cli *c, int argc, char **argv);
 
 int is_help(const char *a)
 {
@@ -957,6 +960,7 @@ int cli_main(int argc, char **argv)
     else if (!strcmp(cmd, "conformance")) rc = cmd_conformance(&c, sub_argc, sub_argv);
     else if (!strcmp(cmd, "tokenize")) rc = cmd_tokenize(&c, sub_argc, sub_argv);
     else if (!strcmp(cmd, "generate")) rc = cmd_generate(&c, sub_argc, sub_argv);
+    else if (!strcmp(cmd, "drift")) rc = cmd_drift(&c, sub_argc, sub_argv);
     else if (!strcmp(cmd, "help")) {
         fputs(MAIN_HELP, stdout);
         rc = 0;

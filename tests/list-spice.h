@@ -1,6 +1,7 @@
 TEST_ENTRY(test_spice_tiny_mlp)
 TEST_ENTRY(test_spice_digits_ideal)
 TEST_ENTRY(test_spice_digits_real)
+TEST_ENTRY(test_spice_drift)
 TEST_ENTRY(test_spice_tiled)
 TEST_ENTRY(test_spice_refusals)
 TEST_ENTRY(test_spice_bad_board)

@@ -132,3 +132,145 @@ TEST(test_mcu_board_missing_field)
     free(out);
     return TEST_PASS;
 }
+
+/* The reference method for instruction counts: QEMU -singlestep exec
+ * tracing (one line per executed instruction), counting the lines after
+ * mcu_count_begin's instructions up to the entry of mcu_count_end. $1 is
+ * the nm tool, $2 the ELF, $3 the trace. Prints the count. */
+static const char ss_count_sh[] =
+    "b=$($1 -S \"$2\" | awk '$4==\"mcu_count_begin\"{print $1, $2}'); "
+    "e=$($1 \"$2\" | awk '$3==\"mcu_count_end\"{print $1}'); "
+    "set -- $b $e \"$3\"; "
+    "B=$(printf %08x $((0x$1 & ~1))); BE=$(printf %08x $((0x$1 + 0x$2))); "
+    "E=$(printf %08x $((0x$3 & ~1))); "
+    "awk -v b=x$B -v be=x$BE -v e=x$E '/^Trace/{split($0,a,\"/\"); pc=\"x\" a[2]; "
+    "if(!st){if(pc==b)st=1; next} if(pc==e){print n+0; done=1; exit} "
+    "if(pc>=b && pc<be) next; n++} END{if(!done) print -1}' \"$4\"\n";
+
+/* The method itself, on a loop whose count is known by hand: after
+ * mcu_count_begin returns, li + 1000 x (addi, bnez) + the call of
+ * mcu_count_end = 2002 instructions. */
+TEST(test_mcu_count_method_known_loop)
+{
+    if (!have("riscv64-unknown-elf-gcc"))
+        SKIP("riscv64-unknown-elf-gcc not found (install gcc-riscv64-unknown-elf)");
+    if (!have("qemu-system-riscv32"))
+        SKIP("qemu-system-riscv32 not found (install qemu-system-misc)");
+    const char *d = test_tmpdir();
+    char path[1024], *out = NULL;
+    snprintf(path, sizeof path, "%s/ss_count.sh", d);
+    CHECK(test_write(path, ss_count_sh) == 0);
+    snprintf(path, sizeof path, "%s/loop.S", d);
+    CHECK(test_write(path,
+        ".option norvc\n.text\n.globl _start\n_start:\n"
+        "  la sp, 0x80100000\n  call mcu_count_begin\n  li t0, 1000\n"
+        "1: addi t0, t0, -1\n  bnez t0, 1b\n  call mcu_count_end\n"
+        "  li a0, 0x18\n  li a1, 0x20026\n  .balign 16\n"
+        "  slli zero, zero, 0x1f\n  ebreak\n  srai zero, zero, 7\n2: j 2b\n"
+        ".globl mcu_count_begin\n.type mcu_count_begin, @function\n"
+        "mcu_count_begin:\n  nop\n  ret\n.size mcu_count_begin, .-mcu_count_begin\n"
+        ".globl mcu_count_end\n.type mcu_count_end, @function\n"
+        "mcu_count_end:\n  ret\n.size mcu_count_end, .-mcu_count_end\n") == 0);
+    int rc = test_sh(&out, "cd '%s' && riscv64-unknown-elf-gcc -march=rv32imac "
+                     "-mabi=ilp32 -nostdlib -Wl,-Ttext=0x80000000 -o loop.elf "
+                     "loop.S 2>&1 && timeout 30 qemu-system-riscv32 -M virt "
+                     "-bios none -nographic -monitor none -serial none "
+                     "-semihosting-config enable=on,target=native -singlestep "
+                     "-d exec,nochain -D ss.log -kernel loop.elf 2>&1 && "
+                     "sh ss_count.sh riscv64-unknown-elf-nm loop.elf ss.log",
+                     d);
+    CHECK_MSG(rc == 0, "%s", out);
+    CHECK_MSG(atol(out) == 2002, "single-step count %s, want 2002", out);
+    free(out);
+    return TEST_PASS;
+}
+
+/* crucible's block-level count (compile with count_instructions) equals
+ * the single-step count of the same firmware, on both architectures. */
+static int count_matches(const char *id, const char *cc, const char *nm,
+                         const char *qemu_cmd, const char *qemu)
+{
+    if (!plugin_built(id)) SKIP("plugin %s not built", id);
+    if (!have(cc)) SKIP("%s not found", cc);
+    if (!have(qemu)) SKIP("%s not found", qemu);
+    const char *d = test_tmpdir();
+    char path[1024], cfg[1024], *out = NULL;
+    snprintf(path, sizeof path, "%s/small.crir", d);
+    snprintf(cfg, sizeof cfg, "%s/c.ini", d);
+    CHECK(test_write(path, small_ir) == 0);
+    char ini[256];
+    snprintf(ini, sizeof ini, "[target.%s]\ncount_instructions = true\n", id);
+    CHECK(test_write(cfg, ini) == 0);
+    snprintf(path, sizeof path, "%s/ss_count.sh", d);
+    CHECK(test_write(path, ss_count_sh) == 0);
+    snprintf(path, sizeof path, "%s/small.crir", d);
+    int rc = test_sh(&out, "'%s' compile '%s' --target %s --samples 2 "
+                     "--config '%s' --keep-workdir -o '%s/p.tptpkg' 2>&1",
+                     BIN, path, id, cfg, d);
+    CHECK_MSG(rc == 0, "compile: %s", out);
+    const char *m = strstr(out, "instructions executed");
+    CHECK_MSG(m != NULL, "no count: %s", out);
+    if (m > out) m--; /* the space before the word */
+    while (m > out && m[-1] != ' ') m--;
+    long got = atol(m);
+    const char *w = strstr(out, "work directory of ");
+    CHECK_MSG(w && strstr(w, "kept: "), "%s", out);
+    char wd[512];
+    snprintf(wd, sizeof wd, "%s", strstr(w, "kept: ") + 6);
+    wd[strcspn(wd, "\n")] = 0;
+    free(out);
+    rc = test_sh(&out, "cd '%s' && timeout 60 %s -nographic -monitor none "
+                 "-serial none -semihosting-config "
+                 "enable=on,target=native,arg=fw.elf,arg=count -singlestep "
+                 "-d exec,nochain -D ss.log -kernel fw.elf >/dev/null 2>&1; "
+                 "sh '%s/ss_count.sh' %s fw.elf ss.log; rm -rf '%s'",
+                 wd, qemu_cmd, d, nm, wd);
+    CHECK_MSG(rc == 0, "%s", out);
+    long want = atol(out);
+    CHECK_MSG(got > 1476 && got == want, "%s: block count %ld, single-step "
+              "count %ld", id, got, want);
+    free(out);
+    return TEST_PASS;
+}
+
+TEST(test_mcu_count_riscv_matches_singlestep)
+{
+    return count_matches("mcu-riscv", "riscv64-unknown-elf-gcc",
+                         "riscv64-unknown-elf-nm",
+                         "qemu-system-riscv32 -M virt -bios none",
+                         "qemu-system-riscv32");
+}
+
+TEST(test_mcu_count_rp2040_matches_singlestep)
+{
+    return count_matches("mcu-rp2040", "arm-none-eabi-gcc",
+                         "arm-none-eabi-nm", "qemu-system-arm -M mps2-an385",
+                         "qemu-system-arm");
+}
+
+/* TFLite Micro's micro_speech (int8; reshape, NHWC<->NCHW transposes,
+ * conv2d + relu, dense, softmax) on its own test inputs, bit-exact on
+ * Cortex-M0+ and rv32imac. */
+TEST(test_mcu_micro_speech_bitexact)
+{
+    const char *m = CR_SOURCE_DIR "/../shared/models/tflite/micro_speech_quantized";
+    if (test_sh(NULL, "test -f '%s/model.tflite'", m) != 0)
+        SKIP("%s absent", m);
+    if (!plugin_built("mcu-riscv") || !plugin_built("mcu-rp2040"))
+        SKIP("MCU plugins not built");
+    if (!have("riscv64-unknown-elf-gcc") || !have("qemu-system-riscv32") ||
+        !have("arm-none-eabi-gcc") || !have("qemu-system-arm"))
+        SKIP("cross-compilers or QEMU missing (gcc-riscv64-unknown-elf, "
+             "qemu-system-misc, gcc-arm-none-eabi, qemu-system-arm)");
+    const char *d = test_tmpdir();
+    char *out = NULL;
+    int rc = test_sh(&out, "'%s' compile '%s/model.tflite' --target "
+                     "mcu-riscv,mcu-rp2040 --input '%s'/test_data_set_*/input_0.npy "
+                     "-o '%s/ms.tptpkg' 2>&1", BIN, m, m, d);
+    CHECK_MSG(rc == 0, "%s", out);
+    const char *p = strstr(out, "bit-exact");
+    CHECK_MSG(p && strstr(p + 1, "bit-exact"), "%s", out);
+    CHECK_MSG(test_contains(out, "arena 8000"), "%s", out);
+    free(out);
+    return TEST_PASS;
+}

@@ -219,6 +219,105 @@ TEST(test_spice_digits_real)
     return TEST_PASS;
 }
 
+/* The drift analysis at compile time (E96 1 % board, 10 samples, 2
+ * Monte Carlo trials): tables, plots, parametric netlists and the
+ * predictor in the package; `crucible drift` answers from the predictor,
+ * its --verify run in ngspice agrees within 5 % of the drift on a
+ * condition it was not trained on, and bad requests are refused. */
+TEST(test_spice_drift)
+{
+    NEED_NGSPICE();
+    char d[600], p[1024];
+    snprintf(d, sizeof d, "%s", test_tmpdir());
+    char *inputs = digits_inputs(d, 12);
+    CHECK(inputs != NULL);
+    snprintf(p, sizeof p, "%s/digits.ini", d);
+    CHECK(test_write(p, "[target.spice]\ninput.min = 0\ninput.max = 1\n"
+                        "drift.samples = 10\ndrift.seeds = 2\n") == 0);
+    char *out = NULL;
+    int rc = test_sh(&out, "'%s' compile '%s/mlp/model.onnx' --target spice "
+                           "--board e96-1pct --config '%s' -o '%s/d.tptpkg' "
+                           "--input%s && '%s' extract '%s/d.tptpkg' '%s/x'",
+                     BIN, DIGITS, p, d, inputs, BIN, d, d);
+    free(inputs);
+    CHECK_MSG(rc == 0 && test_contains(out, "PASS     spice/drift-analysis") &&
+                  test_contains(out, "on 10 samples x 2 trials"),
+              "rc=%d %s", rc, out);
+    free(out);
+    snprintf(p, sizeof p, "%s/x/targets/spice/report.txt", d);
+    CHECK(file_has(p, "drift analysis in ngspice: 10 samples, 2 trials"));
+    CHECK(file_has(p, "temperature  125 degC"));
+    CHECK(file_has(p, "age          10 years"));
+    CHECK(file_has(p, "tolerance    tolerance 5%"));
+    snprintf(p, sizeof p, "%s/x/targets/spice/report.json", d);
+    CHECK(file_has(p, "\"drift\":{\"samples\":10,\"trials\":2"));
+    static const char *const svgs[] = {"drift_temperature.svg", "drift_age.svg",
+                                       "drift_tolerance.svg"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/x/targets/spice/%s", d, svgs[i]);
+        CHECK_MSG(file_has(p, "<svg xmlns") && file_has(p, "<polyline"), "%s", p);
+    }
+    snprintf(p, sizeof p, "%s/x/targets/spice/drift_s2_layer1_0_Gemm.cir", d);
+    CHECK(file_has(p, "*(1+ptol*(") && file_has(p, "*(1+page*"));
+    snprintf(p, sizeof p, "%s/x/targets/spice/predictor.json", d);
+    CHECK(file_has(p, "\"format\":\"crucible-drift-predictor\""));
+
+    /* the nominal condition: no drift by construction */
+    rc = test_sh(&out, "'%s' drift '%s/d.tptpkg' --json", BIN, d);
+    double v = -1;
+    CHECK_MSG(rc == 0 && num_after(out, "\"predicted\"", "drift_max", &v) == 0 &&
+                  v == 0, "rc=%d %s", rc, out);
+    free(out);
+    /* a held-out condition, checked in ngspice */
+    rc = test_sh(&out, "'%s' drift '%s/d.tptpkg' --temp 60 --age 1000h "
+                       "--tolerance 2%% --seed 2 --verify --json", BIN, d);
+    double ratio = -1, ng_drift = -1, top1 = -1, speed = -1;
+    num_after(out, "\"predictor_error\"", "of_ngspice_drift_rms", &ratio);
+    num_after(out, "\"ngspice\"", "drift_rms", &ng_drift);
+    num_after(out, "\"ngspice\"", "top1_agreement", &top1);
+    num_after(out, "\"predictor_error\"", "speedup", &speed);
+    fprintf(stderr, "    drift at 60 degC, 1000 h, 2 %%: ngspice rms drift %.4g, "
+                    "predictor error %.2f%% of it, %.3gx faster, top-1 %.2f\n",
+            ng_drift, 100 * ratio, speed, top1);
+    CHECK_MSG(rc == 0 && ng_drift > 0.01 && ratio >= 0 && ratio <= 0.05 &&
+                  top1 >= 0.9 && speed > 100, "rc=%d %s", rc, out);
+    free(out);
+    /* human output names the figures */
+    rc = test_sh(&out, "'%s' drift '%s/d.tptpkg' --temp 85 --age 10y", BIN, d);
+    CHECK_MSG(rc == 0 && test_contains(out, "predictor (no SPICE") &&
+                  test_contains(out, "top-1 agreement with the float reference"),
+              "rc=%d %s", rc, out);
+    free(out);
+    /* refusals */
+    rc = test_sh(&out, "'%s' drift '%s/d.tptpkg' --seed 7", BIN, d);
+    CHECK_MSG(rc == 1 && test_contains(out, "trained on seeds 1, 2, not 7"),
+              "rc=%d %s", rc, out);
+    free(out);
+    rc = test_sh(&out, "'%s' drift '%s/d.tptpkg' --age 5", BIN, d);
+    CHECK_MSG(rc == 2 && test_contains(out, "--age needs a duration"), "rc=%d %s",
+              rc, out);
+    free(out);
+    rc = test_sh(&out, "'%s' drift '%s/d.tptpkg' --tolerance 40%%", BIN, d);
+    CHECK_MSG(rc == 2, "rc=%d %s", rc, out);
+    free(out);
+    /* --verify without ngspice: the check cannot run, exit 1 */
+    rc = test_sh(&out, "PATH='%s/empty' '%s' drift '%s/d.tptpkg' --verify", d,
+                 BIN, d);
+    CHECK_MSG(rc == 1 && test_contains(out, "SKIPPED") &&
+                  test_contains(out, "ngspice"), "rc=%d %s", rc, out);
+    free(out);
+    /* a package without a predictor */
+    snprintf(p, sizeof p, "%s/nodrift.ini", d);
+    CHECK(test_write(p, "[target.spice]\ndrift.samples = 0\n") == 0);
+    rc = test_sh(&out, "'%s' compile '%s' --target spice --config '%s' --samples "
+                       "4 -o '%s/t.tptpkg' && '%s' drift '%s/t.tptpkg'",
+                 BIN, TINY, p, d, BIN, d);
+    CHECK_MSG(rc == 1 && test_contains(out, "has no targets/spice/predictor.json"),
+              "rc=%d %s", rc, out);
+    free(out);
+    return TEST_PASS;
+}
+
 /* A layer split over several row tiles: partial sums meet in the
  * summing difference stage. */
 TEST(test_spice_tiled)
@@ -330,6 +429,11 @@ TEST(test_spice_bad_board)
          "series = E97\nr_min = 10k\nr_max = 1Meg\n[opamp]\nmodel = ideal\n"
          "[relu]\nmodel = ideal\n",
          "[resistor] series = 'E97' must be one of: exact, e6"},
+        {"[board]\nname = b\ntarget = spice\narch = analog\n[resistor]\n"
+         "series = exact\nr_min = 10k\nr_max = 1Meg\n[opamp]\nmodel = ideal\n"
+         "[relu]\nmodel = ideal\n[ageing]\ndrift_ref = 0.25%\nt_ref_h = 1000\n"
+         "spread = 0.5\n",
+         "[ageing] exponent is required with [ageing] drift_ref"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         snprintf(p, sizeof p, "%s/b%zu.ini", d, i);

@@ -202,7 +202,9 @@ static const char *const known_keys[] = {
     "crossbar.off_state", "limits.max_devices", "limits.force",
     "verify.top1_min", "verify.top1_min_ideal", "verify.max_err_fs",
     "verify.max_err_fs_ideal", "verify.seed", "verify.temp_c",
-    "verify.max_samples", "verify.timeout_s", NULL};
+    "verify.max_samples", "verify.timeout_s", "ageing.drift_ref",
+    "ageing.t_ref_h", "ageing.exponent", "ageing.spread", "drift.samples",
+    "drift.seeds", NULL};
 
 static void warn_unknown_keys(const crucible_host *h, const crucible_kv_doc *cfg)
 {

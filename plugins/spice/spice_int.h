@@ -113,6 +113,12 @@ typedef struct sp_params {
     double temp_c;
     int max_samples;      /* 0 = all */
     double sim_timeout_s;
+    /* [ageing] resistor ageing law: dR/R = drift_ref * (t / t_ref_h)^exponent
+     * times (1 + spread * u) per resistor, u uniform in [-1, 1] */
+    double age_ref, age_t_ref_h, age_exp, age_spread;
+    /* [drift] drift analysis and predictor (docs/spice.md) */
+    int drift_samples;    /* first N verification samples; 0 = off */
+    int drift_seeds;      /* Monte Carlo trials (board seeds seed..seed+n-1) */
 } sp_params;
 
 /* Reads and validates the parameters (pure: no allocation, no logging).
@@ -227,6 +233,11 @@ typedef struct sp_variant {
     sp_tech tech;
     int draw;            /* draw tolerances and offsets (seeded) */
     uint64_t seed;
+    /* parametric (drift) netlists: every resistor is
+     * {R0*(1+ptol*u)*(1+page*(1+spread*v))} with the .params ptol and page
+     * set by drift_cond.cir, which the harness includes (with .temp) */
+    int param;
+    double age_spread;
 } sp_variant;
 
 /* Layer file name ("layer1_fc1.cir"): sanitised node name. */
@@ -253,6 +264,22 @@ int64_t sp_monitor_count(const sp_plan *plan, uint32_t l);
 
 /* ---- verify (spice_verify.c) --------------------------------------------*/
 int sp_verify(sp_state *s, const crucible_verify_ctx *ctx);
+
+/* ---- drift analysis and predictor (spice_drift.c) ---------------------- */
+/* Runs the drift analysis in ngspice on the first p->drift_samples of the
+ * verification samples (volts: their DAC voltages), writes the parametric
+ * netlists, plots and predictor.json, and appends the tables to json (a
+ * JSON object) and txt. Reports step "drift-analysis". */
+int sp_drift(const crucible_host *h, const crucible_verify_ctx *ctx,
+             const crucible_host_tools *tools, const sp_params *p,
+             const sp_plan *plan, const double *volts, uint32_t n,
+             sp_buf *json, sp_buf *txt);
+
+/* Shared with spice_verify.c */
+double sp_quantise(double x, double lo, double hi, int bits, int64_t *clipped);
+void sp_softmax(double *y, int64_t n);
+int sp_next_num(const char **p, double *v);
+char *sp_read_text(const crucible_host *h, const char *path, size_t *cap);
 
 /* ---- small shared helpers ---------------------------------------------- */
 int sp_write_file(const char *path, const void *data, size_t len);

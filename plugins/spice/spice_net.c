@@ -51,6 +51,18 @@ static void put_r(sp_buf *b, const rctx *c, const char *name, const char *n1,
     char val[48];
     const sp_tech *t = &c->v->tech;
     double r = nominal;
+    if (c->v->param) {
+        /* drift netlists: tolerance and ageing scaled by .params */
+        double u = sp_draw(c->v->seed, name);
+        double a = 1.0 + c->v->age_spread * sp_draw(c->v->seed ^ 0xA9E1A9E1ull, name);
+        sp_printf(b, "%s %s %s {%.9g*(1+ptol*(%.6f))*(1+page*%.6f)}", name, n1,
+                  n2, nominal, u, a);
+        if (t->tcr_ppm > 0)
+            sp_printf(b, " tc1=%.4g", t->tcr_ppm * 1e-6 *
+                                          sp_draw(c->v->seed ^ 0x7C7C7C7Cull, name));
+        sp_puts(b, "\n");
+        return;
+    }
     if (c->v->draw && t->tol > 0) r *= 1.0 + t->tol * sp_draw(c->v->seed, name);
     fmt_val(val, sizeof val, r, c->exact || (c->v->draw && t->tol > 0));
     if (c->v->draw && t->tcr_ppm > 0) {
@@ -506,7 +518,11 @@ void sp_net_harness(sp_buf *b, const sp_plan *plan, const sp_params *p,
                "(each point starts from the previous solution).\n");
     sp_printf(b, "* run: ngspice -b %s\n", "<this file>");
     sp_printf(b, ".include %smodel.cir\n", v->prefix);
-    sp_printf(b, ".temp %g\n", p->temp_c);
+    if (v->param)
+        sp_puts(b, "* the condition: .param ptol (resistor tolerance), page "
+                   "(mean ageing dR/R) and .temp\n.include drift_cond.cir\n");
+    else
+        sp_printf(b, ".temp %g\n", p->temp_c);
     sp_puts(b, "V_SEL sel 0 DC 0\n");
     for (int64_t k = 0; k < plan->n_in; k++) {
         snprintf(tok, sizeof tok, "B_DAC_%lld in_%lld 0 V = pwl(V(sel),",

@@ -339,6 +339,13 @@ int sp_params_load(const crucible_board *board, const crucible_kv_doc *cfg,
         (rc = num(&s, "verify", "timeout_s", 1800, 1, 86400, &p->sim_timeout_s)))
         return rc;
     p->seed = (uint64_t)d;
+    if ((rc = num(&s, "ageing", "drift_ref", 0, 0, 0.5, &p->age_ref)) ||
+        (rc = num(&s, "ageing", "t_ref_h", 1000, 1e-3, 1e7, &p->age_t_ref_h)) ||
+        (rc = num(&s, "ageing", "exponent", 0.5, 0.01, 1, &p->age_exp)) ||
+        (rc = num(&s, "ageing", "spread", 0.5, 0, 1, &p->age_spread)) ||
+        (rc = integer(&s, "drift", "samples", 20, 0, 100000, &p->drift_samples)) ||
+        (rc = integer(&s, "drift", "seeds", 3, 1, 64, &p->drift_seeds)))
+        return rc;
     if (p->xbar_cols % 2)
         return bad(&s, "[crossbar] cols = %d must be even (each output uses a "
                        "G+ and a G- column)", p->xbar_cols);
@@ -410,6 +417,16 @@ int sp_board_check(const crucible_board *board, char *why, size_t why_len)
             if (!crucible_kv_get(d, "relu", need[i])) {
                 snprintf(why, why_len, "[relu] %s is required for model = "
                          "diode", need[i]);
+                return CRUCIBLE_E_BOARD;
+            }
+    }
+    if (crucible_kv_get(d, "ageing", "drift_ref")) {
+        static const char *const need[] = {"t_ref_h", "exponent", "spread", NULL};
+        for (int i = 0; need[i]; i++)
+            if (!crucible_kv_get(d, "ageing", need[i])) {
+                snprintf(why, why_len, "[ageing] %s is required with [ageing] "
+                         "drift_ref (the law is dR/R = drift_ref * (t / "
+                         "t_ref_h)^exponent * (1 + spread * u))", need[i]);
                 return CRUCIBLE_E_BOARD;
             }
     }

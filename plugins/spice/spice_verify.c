@@ -102,7 +102,7 @@ static void find_version(vctx *v, const char *out)
 }
 
 /* ---- DAC and ADC ------------------------------------------------------- */
-static double quantise(double x, double lo, double hi, int bits, int64_t *clipped)
+double sp_quantise(double x, double lo, double hi, int bits, int64_t *clipped)
 {
     if (x < lo) x = lo, (*clipped)++;
     if (x > hi) x = hi, (*clipped)++;
@@ -124,7 +124,7 @@ static double quantise(double x, double lo, double hi, int bits, int64_t *clippe
     return code * step;
 }
 
-static void softmax(double *y, int64_t n)
+void sp_softmax(double *y, int64_t n)
 {
     double m = y[0], s = 0;
     for (int64_t i = 1; i < n; i++) m = fmax(m, y[i]);
@@ -180,7 +180,7 @@ static int check_samples(vctx *v, char *why, size_t n)
 /* ---- results ------------------------------------------------------------ */
 /* Next whitespace-separated token of *p as a number; -1 at the end of the
  * line or on garbage. */
-static int next_num(const char **p, double *v)
+int sp_next_num(const char **p, double *v)
 {
     const char *s = *p;
     while (*s == ' ' || *s == '\t' || *s == '\r') s++;
@@ -196,7 +196,7 @@ static int next_num(const char **p, double *v)
     return sp_parse_num(tok, v);
 }
 
-static char *read_text(const crucible_host *h, const char *path, size_t *len)
+char *sp_read_text(const crucible_host *h, const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -372,7 +372,7 @@ static int run_variant(vctx *v, const sp_variant *var, run_metrics *rm)
                  harness, crucible_status_str(st), ex);
         goto out;
     }
-    rb.text = read_text(h, path, &rb.text_cap);
+    rb.text = sp_read_text(h, path, &rb.text_cap);
     if (!rb.text) {
         snprintf(rm->msg, sizeof rm->msg, "ngspice wrote no %s: %s", results, ex);
         goto out;
@@ -409,7 +409,7 @@ static int run_variant(vctx *v, const sp_variant *var, run_metrics *rm)
     for (uint32_t i = 0; i < v->n; i++) {
         const char *q = line;
         int64_t c = 0;
-        while (c < cols && next_num(&q, &rb.vals[c]) == 0) c++;
+        while (c < cols && sp_next_num(&q, &rb.vals[c]) == 0) c++;
         if (c != cols || fabs(rb.vals[0] - (double)i) > 0.3) {
             snprintf(rm->msg, sizeof rm->msg, "%s: row %u has %lld of %lld "
                      "values%s%s", results, i, (long long)c, (long long)cols,
@@ -422,7 +422,7 @@ static int run_variant(vctx *v, const sp_variant *var, run_metrics *rm)
         /* ADC, back to units, digital softmax */
         for (int64_t m = 0; m < plan->n_out; m++) {
             rm->out_peak_v = fmax(rm->out_peak_v, fabs(rb.vals[1 + m]));
-            rb.y[m] = quantise(rb.vals[1 + m], adc_lo, p->v_fs, p->adc_bits,
+            rb.y[m] = sp_quantise(rb.vals[1 + m], adc_lo, p->v_fs, p->adc_bits,
                                &adc_clip) / rm->s_out;
         }
         const crucible_sample *s = v->ctx->samples[i];
@@ -434,7 +434,7 @@ static int run_variant(vctx *v, const sp_variant *var, run_metrics *rm)
             sp_plan_forward(plan, p, rb.x, rb.yf, rb.scr, NULL, NULL);
             for (int64_t m = 0; m < plan->n_out; m++)
                 rm->logit_max_abs = fmax(rm->logit_max_abs, fabs(rb.y[m] - rb.yf[m]));
-            softmax(rb.y, plan->n_out);
+            sp_softmax(rb.y, plan->n_out);
         }
         double err = 0, rmax = 0;
         for (int64_t m = 0; m < plan->n_out; m++) {
@@ -541,7 +541,8 @@ static void metrics_json(sp_buf *j, const vctx *v, const run_metrics *rm)
     sp_puts(j, "]}");
 }
 
-static void write_reports(vctx *v, run_metrics *runs, int n_runs)
+static void write_reports(vctx *v, run_metrics *runs, int n_runs,
+                          const sp_buf *dj, const sp_buf *dt)
 {
     const crucible_host *h = v->h;
     const crucible_verify_ctx *c = v->ctx;
@@ -594,7 +595,10 @@ static void write_reports(vctx *v, run_metrics *runs, int n_runs)
         else sp_printf(&j, "{\"components\":\"%s\"}", rm->label);
         sp_puts(&j, "}");
     }
-    sp_puts(&j, "]}\n");
+    sp_puts(&j, "],\"drift\":");
+    sp_puts(&j, dj && dj->len && !dj->err ? dj->s : "null");
+    sp_puts(&j, "}\n");
+    if (dt && dt->len && !dt->err) sp_puts(&t, dt->s);
     if (!j.err) emit_text(v, "report.json", j.s, j.len);
     if (!t.err) emit_text(v, "report.txt", t.s, t.len);
     sp_buf_free(&j);
@@ -666,11 +670,11 @@ int sp_verify(sp_state *s, const crucible_verify_ctx *ctx)
         for (int64_t k = 0; k < v.plan.n_in; k++) {
             x[k] = in[k];
             v.volts[(size_t)i * (size_t)v.plan.n_in + (size_t)k] =
-                s_in * quantise(in[k], v.p.in_min, v.p.in_max, v.p.dac_bits,
+                s_in * sp_quantise(in[k], v.p.in_min, v.p.in_max, v.p.dac_bits,
                                 &v.dac_clipped);
         }
         sp_plan_forward(&v.plan, &v.p, x, yf, scr, NULL, NULL);
-        if (v.plan.softmax_node != SP_NONE) softmax(yf, v.plan.n_out);
+        if (v.plan.softmax_node != SP_NONE) sp_softmax(yf, v.plan.n_out);
         for (int64_t m = 0; m < v.plan.n_out; m++)
             v.float_diff = fmax(v.float_diff, fabs(yf[m] - (double)ref[m]));
     }
@@ -744,7 +748,18 @@ int sp_verify(sp_state *s, const crucible_verify_ctx *ctx)
             break;
         }
     }
-    write_reports(&v, runs, n_vars);
+    {
+        /* drift analysis on the board's components, when the runs passed */
+        sp_buf dj, dt;
+        sp_buf_init(&dj, h);
+        sp_buf_init(&dt, h);
+        const run_metrics *last = &runs[n_vars - 1];
+        if (!rc && last->ran && last->samples && v.p.drift_samples > 0)
+            rc = sp_drift(h, ctx, v.tools, &v.p, &v.plan, v.volts, v.n, &dj, &dt);
+        write_reports(&v, runs, n_vars, &dj, &dt);
+        sp_buf_free(&dj);
+        sp_buf_free(&dt);
+    }
 out:
     for (int i = 0; i < 2; i++) {
         sp_free(h, runs[i].peak_tia, v.plan.n_layers, sizeof(double));

@@ -325,6 +325,22 @@ static int q_multiplier(double r, int32_t *mult, int32_t *shift)
     return 0;
 }
 
+/* TFLite PreprocessSoftmaxScaling and CalculateInputRadius, exactly as
+ * host/interp_q.c (interp_q_softmax_params). */
+static int softmax_params(double beta, double s_in, int32_t *mult,
+                          int32_t *left_shift, int32_t *diff_min)
+{
+    double real = beta * s_in * (double)(1 << 26);
+    if (real > 2147483647.0) real = 2147483647.0;
+    int32_t sh;
+    if (!(real > 1.0) || q_multiplier(real, mult, &sh) || sh < 0) return -1;
+    *left_shift = sh;
+    double radius = floor(31.0 * (double)((int64_t)1 << 26) /
+                          (double)((int64_t)1 << sh));
+    *diff_min = -(int32_t)radius;
+    return 0;
+}
+
 static int get_ints(const crucible_node_view *n, const char *name,
                     uint32_t cnt, int64_t *out, const int64_t *dflt)
 {
@@ -340,7 +356,7 @@ static int get_ints(const crucible_node_view *n, const char *name,
 
 /* ---- lowering: steps -------------------------------------------------- */
 enum { ST_FC = 1, ST_CONV, ST_MAXPOOL, ST_AVGPOOL, ST_CLAMP, ST_RQ8,
-       ST_RESHAPE };
+       ST_RESHAPE, ST_TRANSPOSE, ST_SOFTMAX };
 
 typedef struct step {
     int kind;
@@ -539,10 +555,56 @@ static int node_supported(const crucible_graph_view *g, uint32_t ni, char *why,
         }
         return 0;
     }
+    case CRUCIBLE_OP_TRANSPOSE: {
+        const crucible_tensor_view *x = T(g, n->inputs[0]);
+        const crucible_attr_view *a = crucible_node_attr(n, "perm");
+        if (check_i8_io(g, n, why, wn)) return -1;
+        if (x->rank < 1 || x->rank > 4 || !a || a->type != CRUCIBLE_ATTR_INTS ||
+            a->count != (uint32_t)x->rank) {
+            snprintf(why, wn, "transpose %s: needs rank 1..4 and a perm of "
+                     "that length", n->name);
+            return -1;
+        }
+        uint32_t seen = 0;
+        for (uint32_t k = 0; k < a->count; k++) {
+            if (a->ints[k] < 0 || a->ints[k] >= x->rank ||
+                (seen >> a->ints[k]) & 1u) {
+                snprintf(why, wn, "transpose %s: perm is not a permutation",
+                         n->name);
+                return -1;
+            }
+            seen |= 1u << a->ints[k];
+        }
+        return 0;
+    }
+    case CRUCIBLE_OP_SOFTMAX: {
+        float si, so, beta;
+        int32_t zi, zo, m, sh, dm;
+        if (check_i8_io(g, n, why, wn)) return -1;
+        if (pt(T(g, n->inputs[0]), &si, &zi) ||
+            pt(T(g, n->outputs[0]), &so, &zo) ||
+            attr_f32(n, "beta", 1.0f, &beta)) {
+            snprintf(why, wn, "softmax %s: i8 tensors need per-tensor "
+                     "parameters (and beta a number)", n->name);
+            return -1;
+        }
+        if (zo != -128 || fabs((double)so - 1.0 / 256) > 0.001 / 256) {
+            snprintf(why, wn, "softmax %s: the int8 softmax writes scale "
+                     "1/256 and zero point -128", n->name);
+            return -1;
+        }
+        if (softmax_params((double)beta, (double)si, &m, &sh, &dm)) {
+            snprintf(why, wn, "softmax %s: beta * input scale is too small "
+                     "for the int8 softmax", n->name);
+            return -1;
+        }
+        return 0;
+    }
     default:
         snprintf(why, wn, "op %s has no MCU kernel (supported: integer "
                  "dense/conv2d + requantize, relu, clip, max_pool2d, "
-                 "avg_pool2d, requantize, reshape)", n->op_name);
+                 "avg_pool2d, requantize, reshape, transpose, softmax)",
+                 n->op_name);
         return -1;
     }
 }
@@ -722,6 +784,38 @@ static int lower(const crucible_host *h, const crucible_graph_view *g,
         case CRUCIBLE_OP_RESHAPE:
             s->kind = ST_RESHAPE;
             break;
+        case CRUCIBLE_OP_TRANSPOSE: {
+            const crucible_tensor_view *x = T(g, s->in);
+            const crucible_attr_view *a = crucible_node_attr(n, "perm");
+            s->kind = ST_TRANSPOSE;
+            s->p[0] = x->rank;
+            for (int32_t k = 0; k < x->rank; k++) {
+                s->p[1 + k] = x->dims[k];
+                s->p[5 + k] = a->ints[k];
+            }
+            break;
+        }
+        case CRUCIBLE_OP_SOFTMAX: {
+            const crucible_tensor_view *x = T(g, s->in);
+            float beta = 1.0f;
+            int32_t m = 0, sh = 0, dm = 0;
+            attr_f32(n, "beta", 1.0f, &beta);
+            softmax_params((double)beta, (double)sx, &m, &sh, &dm);
+            int64_t ax = crucible_node_attr_int(n, "axis", -1);
+            if (ax < 0) ax += x->rank;
+            if (ax < 0 || ax >= x->rank) {
+                snprintf(why, wn, "softmax %s: axis out of range", n->name);
+                rc = CRUCIBLE_E_UNSUPPORTED;
+                break;
+            }
+            int64_t outer = 1, inner = 1;
+            for (int64_t k = 0; k < ax; k++) outer *= x->dims[k];
+            for (int64_t k = ax + 1; k < x->rank; k++) inner *= x->dims[k];
+            s->kind = ST_SOFTMAX;
+            s->p[0] = outer, s->p[1] = x->dims[ax], s->p[2] = inner;
+            s->p[3] = m, s->p[4] = sh, s->p[5] = dm;
+            break;
+        }
         case CRUCIBLE_OP_RELU:
         case CRUCIBLE_OP_CLIP:
         case CRUCIBLE_OP_REQUANTIZE:
@@ -1150,6 +1244,21 @@ static int gen_model(const crucible_graph_view *g, const lowered *L,
             sb_printf(mc, "        crk_reshape(%s, %s, %llu);\n", a, o,
                       (unsigned long long)numel(T(g, s->out)));
             break;
+        case ST_TRANSPOSE:
+            sb_printf(mc, "        static const int32_t d[4] = {%lld, %lld, "
+                      "%lld, %lld}, pm[4] = {%lld, %lld, %lld, %lld};\n"
+                      "        rc |= crk_transpose(%s, %s, 1, %lld, d, pm);\n",
+                      (long long)p[1], (long long)p[2], (long long)p[3],
+                      (long long)p[4], (long long)p[5], (long long)p[6],
+                      (long long)p[7], (long long)p[8], a, o, (long long)p[0]);
+            break;
+        case ST_SOFTMAX:
+            sb_printf(mc, "        static const crk_softmax_params p = {%lld, "
+                      "%lld, %lld, %lld, %lld, %lld};\n"
+                      "        rc |= crk_softmax_i8(&p, %s, %s);\n",
+                      (long long)p[0], (long long)p[1], (long long)p[2],
+                      (long long)p[3], (long long)p[4], (long long)p[5], a, o);
+            break;
         }
         sb_puts(mc, "    }\n");
     }
@@ -1163,7 +1272,8 @@ static void gen_main(const crucible_verify_ctx *v, sbuf *b)
                "runs model_run on the\n * compiled-in samples and prints every "
                "output byte in hex over semihosting. */\n"
                "#include \"model.h\"\n\nvoid mcu_puts(const char *s);\n"
-               "void mcu_exit(int code);\n\n");
+               "void mcu_exit(int code);\nint mcu_count_mode(void);\n"
+               "void mcu_count_begin(void);\nvoid mcu_count_end(void);\n\n");
     uint32_t ns = v ? v->n_samples : 0;
     sb_printf(b, "#define N_SAMPLES %u\n", ns);
     sb_printf(b, "static const int8_t samples[%u][MODEL_INPUT_SIZE] = {\n",
@@ -1188,11 +1298,18 @@ static void gen_main(const crucible_verify_ctx *v, sbuf *b)
         "        unsigned char u = (unsigned char)output[i];\n"
         "        l[0] = hx[u >> 4]; l[1] = hx[u & 15]; l[2] = 0;\n        mcu_puts(l);\n"
         "    }\n    mcu_puts(\"\\n\");\n}\n\n"
+        "/* Sample 0's model_run is bracketed by the instruction-count markers;\n"
+        " * in count mode (semihosting command line \"count\") only it runs. */\n"
         "int main(void)\n{\n    char line[8];\n    unsigned k;\n"
+        "    int count = mcu_count_mode();\n"
         "    mcu_puts(\"CRUCIBLE-BEGIN\\n\");\n"
         "    for (k = 0; k < N_SAMPLES; k++) {\n"
-        "        int rc = model_run(samples[k], output);\n"
-        "        hex_line(line, k, rc);\n    }\n"
+        "        int rc;\n"
+        "        if (k == 0) mcu_count_begin();\n"
+        "        rc = model_run(samples[k], output);\n"
+        "        if (k == 0) mcu_count_end();\n"
+        "        hex_line(line, k, rc);\n"
+        "        if (count) break;\n    }\n"
         "    mcu_puts(\"CRUCIBLE-END\\n\");\n    return 0;\n}\n");
 }
 
@@ -1216,16 +1333,45 @@ static const char runtime_common[] =
     "void mcu_exit(int code)\n{\n"
     "    mcu_semihost(0x18, (const void *)(uintptr_t)(code ? 0x20023 : 0x20026));\n"
     "    for (;;) {}\n}\n\n"
+    "/* Stack use is measured by painting the reserved stack at reset and\n"
+    " * finding the deepest overwritten word after main returns. */\n"
+    "extern uint32_t _sstack[], _estack[];\n"
+    "static void stack_report(void)\n{\n"
+    "    const char *hx = \"0123456789abcdef\";\n"
+    "    char l[24] = \"CRUCIBLE-STACK \";\n"
+    "    uint32_t *p = _sstack, used;\n    int i;\n"
+    "    while (p < _estack && *p == 0xa5a5a5a5u) p++;\n"
+    "    used = (uint32_t)((uintptr_t)_estack - (uintptr_t)p);\n"
+    "    for (i = 0; i < 8; i++) l[15 + i] = hx[(used >> (28 - 4 * i)) & 15];\n"
+    "    l[23] = 0;\n    mcu_puts(l);\n    mcu_puts(\"\\n\");\n}\n\n"
     "void mcu_reset(void)\n{\n"
-    "    uint32_t *s = _sidata, *d = _sdata;\n"
+    "    uint32_t *s = _sidata, *d = _sdata, here = 0;\n"
+    "    volatile uint32_t *top = &here - 16;\n"
     "    while (d < _edata) *d++ = *s++;\n"
     "    for (d = _sbss; d < _ebss; d++) *d = 0;\n"
-    "    mcu_exit(main());\n}\n\n"
-    "void mcu_fault(void)\n{\n    mcu_puts(\"CRUCIBLE-FAULT\\n\");\n    mcu_exit(1);\n}\n";
+    "    for (d = _sstack; d < (uint32_t *)top; d++) *d = 0xa5a5a5a5u;\n"
+    "    here = (uint32_t)main();\n"
+    "    stack_report();\n"
+    "    mcu_exit((int)here);\n}\n\n"
+    "void mcu_fault(void)\n{\n    mcu_puts(\"CRUCIBLE-FAULT\\n\");\n    mcu_exit(1);\n}\n\n"
+    "/* Instruction counting (crucible counts the instructions QEMU executes\n"
+    " * between the two markers): distinct bodies, so that they are never\n"
+    " * merged. */\n"
+    "volatile uint32_t mcu_count_mark;\n"
+    "__attribute__((noinline)) void mcu_count_begin(void) { mcu_count_mark = 1; }\n"
+    "__attribute__((noinline)) void mcu_count_end(void) { mcu_count_mark = 2; }\n"
+    "/* 1 when the semihosting command line holds the word \"count\". */\n"
+    "int mcu_count_mode(void)\n{\n"
+    "    static char cmd[80];\n    uintptr_t blk[2];\n    unsigned i;\n"
+    "    blk[0] = (uintptr_t)cmd;\n    blk[1] = sizeof cmd - 1;\n"
+    "    if (mcu_semihost(0x15, blk) != 0) return 0;\n"
+    "    for (i = 0; i + 5 <= sizeof cmd - 1 && cmd[i]; i++)\n"
+    "        if (cmd[i] == 'c' && cmd[i + 1] == 'o' && cmd[i + 2] == 'u' &&\n"
+    "            cmd[i + 3] == 'n' && cmd[i + 4] == 't')\n"
+    "            return 1;\n    return 0;\n}\n";
 
 static const char runtime_arm[] =
     "\n/* Cortex-M: vector table, semihosting by BKPT 0xAB */\n"
-    "extern uint32_t _estack[];\n"
     "__attribute__((section(\".vectors\"), used))\n"
     "void (*const mcu_vectors[16])(void) = {\n"
     "    (void (*)(void))_estack, mcu_reset, mcu_fault, mcu_fault, mcu_fault,\n"
@@ -1255,14 +1401,15 @@ static void gen_ld(const mcugen_target *t, const crucible_board *bd, int rv,
               "memory map */\nMEMORY\n{\n  FLASH (rx) : ORIGIN = %s, LENGTH = %s\n"
               "  RAM (rwx) : ORIGIN = %s, LENGTH = %s\n}\nENTRY(%s)\nSECTIONS\n{\n"
               "  .text : {\n    KEEP(*(.vectors))\n    KEEP(*(.text.start))\n"
-              "    *(.text*)\n    *(.rodata*)\n    *(.srodata*)\n    . = ALIGN(4);\n"
+              "    *(.text*)\n    . = ALIGN(4);\n  } > FLASH\n"
+              "  .rodata : {\n    *(.rodata*)\n    *(.srodata*)\n    . = ALIGN(4);\n"
               "  } > FLASH\n  .ARM.exidx : { *(.ARM.exidx*) } > FLASH\n"
               "  _sidata = LOADADDR(.data);\n"
               "  .data : {\n    . = ALIGN(4);\n    _sdata = .;\n    *(.data*)\n"
               "    *(.sdata*)\n    . = ALIGN(4);\n    _edata = .;\n  } > RAM AT > FLASH\n"
               "  .bss (NOLOAD) : {\n    . = ALIGN(4);\n    _sbss = .;\n    *(.sbss*)\n"
               "    *(.bss*)\n    *(COMMON)\n    . = ALIGN(4);\n    _ebss = .;\n  } > RAM\n"
-              "  .stack (NOLOAD) : {\n    . = ALIGN(8);\n    . += %lld;\n"
+              "  .stack (NOLOAD) : {\n    . = ALIGN(8);\n    _sstack = .;\n    . += %lld;\n"
               "    _estack = .;\n  } > RAM\n%s}\n",
               mcugen_board_get(t, bd, "link", "flash_origin"),
               mcugen_board_get(t, bd, "link", "flash_length"),
@@ -1540,11 +1687,239 @@ static int hexv(char c)
     return -1;
 }
 
+/* ---- instruction counting ------------------------------------------------ */
+/* QEMU 7.2 (Debian 12) has no TCG plugins. The count run logs every
+ * translated block's instructions (-d in_asm) and every block execution
+ * (-d exec, with chaining off so that none is skipped); the instructions
+ * executed between the harness markers mcu_count_begin and mcu_count_end
+ * (the model_run call of sample 0) are the sum, over executed blocks, of
+ * the block's instruction count. Checked against -singlestep tracing in
+ * tests/test_mcu.c. */
+typedef struct fsym {
+    uint32_t addr, size;
+    uint64_t count;
+    char name[56];
+} fsym;
+
+typedef struct symtab {
+    fsym *v;
+    size_t n, cap;
+    uint32_t begin, end;
+    int have_begin, have_end;
+    uint64_t code_bytes; /* sum of function sizes */
+} symtab;
+
+static int syms_parse(const crucible_host *h, const char *text, symtab *S)
+{
+    memset(S, 0, sizeof *S);
+    for (const char *l = text; l && *l;) {
+        const char *nl = strchr(l, '\n');
+        size_t len = nl ? (size_t)(nl - l) : strlen(l);
+        char line[256];
+        if (len < sizeof line) {
+            memcpy(line, l, len);
+            line[len] = 0;
+            unsigned long a = 0, sz = 0;
+            char ty = 0, name[128];
+            int k = sscanf(line, "%lx %lx %c %127s", &a, &sz, &ty, name);
+            if (k != 4) {
+                sz = 0;
+                k = sscanf(line, "%lx %c %127s", &a, &ty, name) == 3 ? 4 : 0;
+            }
+            if (k == 4) {
+                uint32_t ad = (uint32_t)a & ~1u; /* Thumb bit */
+                if (!strcmp(name, "mcu_count_begin")) S->begin = ad, S->have_begin = 1;
+                if (!strcmp(name, "mcu_count_end")) S->end = ad, S->have_end = 1;
+                if ((ty == 't' || ty == 'T' || ty == 'W' || ty == 'w') && sz) {
+                    if (S->n == S->cap) {
+                        size_t nc = S->cap ? S->cap * 2 : 64;
+                        fsym *p = h->realloc(h, S->v, S->cap * sizeof(fsym),
+                                             nc * sizeof(fsym));
+                        if (!p) return -1;
+                        S->v = p;
+                        S->cap = nc;
+                    }
+                    fsym *f = &S->v[S->n++];
+                    memset(f, 0, sizeof *f);
+                    f->addr = ad;
+                    f->size = (uint32_t)sz;
+                    snprintf(f->name, sizeof f->name, "%s", name);
+                    S->code_bytes += sz;
+                }
+            }
+        }
+        l = nl ? nl + 1 : NULL;
+    }
+    /* sort by address (insertion sort: a few hundred symbols) */
+    for (size_t i = 1; i < S->n; i++)
+        for (size_t j = i; j > 0 && S->v[j].addr < S->v[j - 1].addr; j--) {
+            fsym t = S->v[j];
+            S->v[j] = S->v[j - 1];
+            S->v[j - 1] = t;
+        }
+    return 0;
+}
+
+static void syms_free(const crucible_host *h, symtab *S)
+{
+    if (S->v) crucible_free(h, S->v, S->cap * sizeof(fsym));
+    S->v = NULL;
+}
+
+static fsym *syms_find(symtab *S, uint32_t pc)
+{
+    size_t lo = 0, hi = S->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (S->v[mid].addr <= pc) lo = mid + 1;
+        else hi = mid;
+    }
+    if (!lo) return NULL;
+    fsym *f = &S->v[lo - 1];
+    return pc < f->addr + f->size ? f : NULL;
+}
+
+/* pc -> instructions of the block last translated at pc */
+typedef struct pcmap {
+    const crucible_host *h;
+    uint32_t *key, *val;
+    size_t cap, n;
+} pcmap;
+
+static int pcmap_put(pcmap *m, uint32_t k, uint32_t v)
+{
+    if ((m->n + 1) * 2 > m->cap) {
+        size_t nc = m->cap ? m->cap * 2 : 4096;
+        uint32_t *nk = crucible_alloc(m->h, nc * 4), *nv = crucible_alloc(m->h, nc * 4);
+        if (!nk || !nv) {
+            if (nk) crucible_free(m->h, nk, nc * 4);
+            if (nv) crucible_free(m->h, nv, nc * 4);
+            return -1;
+        }
+        memset(nv, 0, nc * 4);
+        for (size_t i = 0; i < m->cap; i++)
+            if (m->val[i]) {
+                size_t j = (m->key[i] * 2654435761u) & (nc - 1);
+                while (nv[j]) j = (j + 1) & (nc - 1);
+                nk[j] = m->key[i];
+                nv[j] = m->val[i];
+            }
+        if (m->cap) {
+            crucible_free(m->h, m->key, m->cap * 4);
+            crucible_free(m->h, m->val, m->cap * 4);
+        }
+        m->key = nk, m->val = nv, m->cap = nc;
+    }
+    size_t j = (k * 2654435761u) & (m->cap - 1);
+    while (m->val[j] && m->key[j] != k) j = (j + 1) & (m->cap - 1);
+    if (!m->val[j]) m->n++;
+    m->key[j] = k;
+    m->val[j] = v;
+    return 0;
+}
+
+static uint32_t pcmap_get(const pcmap *m, uint32_t k)
+{
+    if (!m->cap) return 0;
+    size_t j = (k * 2654435761u) & (m->cap - 1);
+    while (m->val[j]) {
+        if (m->key[j] == k) return m->val[j];
+        j = (j + 1) & (m->cap - 1);
+    }
+    return 0;
+}
+
+/* Sums the trace between the markers. Returns 0, or -1 with why. */
+static int count_trace(const crucible_host *h, const char *path, symtab *S,
+                       uint64_t *total, char *why, size_t wn)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(why, wn, "no trace file %s", path);
+        return -1;
+    }
+    pcmap m = {h, NULL, NULL, 0, 0};
+    char line[1024];
+    int in_block = 0, state = 0, rc = 0;
+    uint32_t cur = 0, n = 0;
+    uint64_t unknown = 0;
+    *total = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "IN:", 3)) {
+            in_block = 1;
+            n = 0;
+            continue;
+        }
+        if (in_block && line[0] == '0' && line[1] == 'x') {
+            uint32_t a = (uint32_t)strtoul(line + 2, NULL, 16);
+            if (!n) cur = a;
+            if (pcmap_put(&m, cur, ++n)) {
+                rc = -1;
+                snprintf(why, wn, "out of memory");
+                break;
+            }
+            continue;
+        }
+        if (line[0] == '\n') {
+            in_block = 0;
+            continue;
+        }
+        if (strncmp(line, "Trace ", 6)) continue;
+        const char *b = strchr(line, '[');
+        const char *sl = b ? strchr(b, '/') : NULL;
+        if (!sl) continue;
+        uint32_t pc = (uint32_t)strtoul(sl + 1, NULL, 16);
+        if (state == 0) {
+            if (pc == S->begin) state = 1;
+            continue;
+        }
+        if (pc == S->end) {
+            state = 2;
+            break;
+        }
+        uint32_t c = pcmap_get(&m, pc);
+        if (!c) unknown++;
+        *total += c;
+        fsym *fs = syms_find(S, pc);
+        if (fs) fs->count += c;
+    }
+    fclose(f);
+    if (m.cap) {
+        crucible_free(h, m.key, m.cap * 4);
+        crucible_free(h, m.val, m.cap * 4);
+    }
+    if (!rc && state != 2) {
+        snprintf(why, wn, "the trace does not pass both markers "
+                 "(mcu_count_begin %s, mcu_count_end %s)",
+                 state ? "seen" : "not seen", "not seen");
+        rc = -1;
+    } else if (!rc && unknown) {
+        snprintf(why, wn, "%llu executed blocks were never translated in "
+                 "the log", (unsigned long long)unknown);
+        rc = -1;
+    }
+    return rc;
+}
+
+static int config_flag(const crucible_verify_ctx *ctx, const char *id,
+                       const char *key)
+{
+    if (!CRUCIBLE_HAS_FIELD(ctx->hdr, crucible_verify_ctx, config) ||
+        !ctx->config || !id)
+        return 0;
+    char sec[128];
+    snprintf(sec, sizeof sec, "target.%s", id);
+    const char *v = crucible_kv_get(ctx->config, sec, key);
+    return v && (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes") ||
+                 !strcmp(v, "on"));
+}
+
 int mcugen_verify(const crucible_host *h, const mcugen_target *t,
                   const crucible_verify_ctx *ctx)
 {
-    char msg[1024], cc[256], store[2048], metrics[768], path[4096];
+    char msg[1024], cc[256], store[2048], metrics[1536], path[4096];
     const char *argv[MAX_ARGS + 1];
+    int counting = config_flag(ctx, t ? t->id : NULL, "count_instructions");
     if (!ctx || !ctx->report || !ctx->graph || !ctx->workdir)
         return CRUCIBLE_E_INVALID;
     const crucible_graph_view *g = ctx->graph;
@@ -1642,6 +2017,16 @@ int mcugen_verify(const crucible_host *h, const mcugen_target *t,
             have_size = 1;
     }
     tl->free_result(h, &res);
+    /* function symbols: code size, and the counting markers */
+    symtab S;
+    memset(&S, 0, sizeof S);
+    char tool3[256];
+    snprintf(tool3, sizeof tool3, "%snm", pre ? pre : "");
+    const char *nargv[] = {tool3, "-S", "--defined-only", "fw.elf", NULL};
+    st = run_tool(h, tl, nargv, ctx->workdir, 60, cpkg, &res);
+    int have_syms = st == CRUCIBLE_OK && res.output &&
+                    !syms_parse(h, res.output, &S);
+    tl->free_result(h, &res);
     mcugen_plan_info pi;
     char why[256];
     if (mcugen_plan(h, g, &pi, why, sizeof why)) memset(&pi, 0, sizeof pi);
@@ -1651,17 +2036,22 @@ int mcugen_verify(const crucible_host *h, const mcugen_target *t,
                  "{\"flash_bytes\":%llu,\"ram_bytes\":%llu,\"text\":%llu,"
                  "\"data\":%llu,\"bss\":%llu,\"stack_bytes\":%lld,"
                  "\"arena_bytes\":%llu,\"naive_bytes\":%llu,"
-                 "\"peak_live_bytes\":%llu,\"const_bytes\":%llu,\"macs\":%llu}",
+                 "\"peak_live_bytes\":%llu,\"const_bytes\":%llu,\"macs\":%llu,"
+                 "\"code_bytes\":%llu}",
                  text + data, data + bss, text, data, bss, stack,
                  (unsigned long long)pi.arena_bytes,
                  (unsigned long long)pi.naive_bytes,
                  (unsigned long long)pi.peak_live_bytes,
                  (unsigned long long)pi.const_bytes,
-                 (unsigned long long)pi.macs);
+                 (unsigned long long)pi.macs,
+                 (unsigned long long)(have_syms ? S.code_bytes : 0));
         snprintf(msg, sizeof msg, "flash %llu bytes (text+rodata %llu, data "
-                 "%llu), RAM %llu bytes (data+bss incl. arena %llu and stack "
-                 "%lld; naive arena %llu)", text + data, text, data,
-                 data + bss, (unsigned long long)pi.arena_bytes, stack,
+                 "%llu; code %llu, model constants %llu), RAM %llu bytes "
+                 "(data+bss incl. arena %llu and stack %lld; naive arena "
+                 "%llu)", text + data, text, data,
+                 (unsigned long long)(have_syms ? S.code_bytes : 0),
+                 (unsigned long long)pi.const_bytes, data + bss,
+                 (unsigned long long)pi.arena_bytes, stack,
                  (unsigned long long)pi.naive_bytes);
         ctx->report(ctx->ctx, "size", tool, CRUCIBLE_VERDICT_PASS, msg, metrics);
     } else {
@@ -1698,8 +2088,8 @@ int mcugen_verify(const crucible_host *h, const mcugen_target *t,
     const char *qpkg = mcugen_board_get(t, bd, "emulator", "debian_package");
     int64_t tmo = bget_u(t, bd, "emulator", "timeout_s", 60);
     char mstore[512];
-    const char *qargv[32];
-    int qa = 0;
+    const char *qargv[40];
+    int qa = 0, qa_sh;
     qargv[qa++] = qemu;
     qargv[qa++] = "-M";
     qargv[qa++] = mach;
@@ -1709,6 +2099,7 @@ int mcugen_verify(const crucible_host *h, const mcugen_target *t,
     qargv[qa++] = "-serial";
     qargv[qa++] = "none";
     qargv[qa++] = "-semihosting-config";
+    qa_sh = qa;
     qargv[qa++] = "enable=on,target=native";
     snprintf(mstore, sizeof mstore, "%s", extra ? extra : "");
     for (char *p = mstore; *p && qa < 24;) {
@@ -1738,12 +2129,17 @@ int mcugen_verify(const crucible_host *h, const mcugen_target *t,
         ctx->report(ctx->ctx, "run", qemu,
                     st == CRUCIBLE_E_SKIPPED ? CRUCIBLE_VERDICT_SKIPPED
                                              : CRUCIBLE_VERDICT_FAIL, msg, NULL);
+        syms_free(h, &S);
         return CRUCIBLE_OK;
     }
     double secs = res.seconds;
     if (res.output && ctx->sink && ctx->sink->emit)
         ctx->sink->emit(ctx->sink->ctx, "logs/qemu.txt", res.output,
                         res.output_len);
+    /* measured stack use (the runtime paints the stack) */
+    long long stack_used = -1;
+    const char *sm = res.output ? strstr(res.output, "CRUCIBLE-STACK ") : NULL;
+    if (sm) stack_used = (long long)strtoul(sm + 15, NULL, 16);
     /* parse and compare */
     const char *o = res.output ? strstr(res.output, "CRUCIBLE-BEGIN\n") : NULL;
     uint64_t ne = numel(gy), values = 0, mism = 0;
@@ -1792,8 +2188,9 @@ int mcugen_verify(const crucible_host *h, const mcugen_target *t,
         else if (k == ctx->n_samples && !mism) {
             verdict = CRUCIBLE_VERDICT_PASS;
             snprintf(msg, sizeof msg, "%u samples bit-exact (%llu int8 values) "
-                     "in %s -M %s", ctx->n_samples, (unsigned long long)values,
-                     qemu, mach);
+                     "in %s -M %s; stack used %lld of %lld bytes",
+                     ctx->n_samples, (unsigned long long)values, qemu, mach,
+                     stack_used, stack);
         } else if (mism) {
             size_t l = strlen(msg);
             snprintf(msg + l, sizeof msg - l, "; %llu of %llu values differ",
@@ -1802,8 +2199,115 @@ int mcugen_verify(const crucible_host *h, const mcugen_target *t,
     }
     tl->free_result(h, &res);
     snprintf(metrics, sizeof metrics, "{\"samples\":%u,\"values\":%llu,"
-             "\"mismatches\":%llu,\"seconds\":%.3f}", ctx->n_samples,
-             (unsigned long long)values, (unsigned long long)mism, secs);
+             "\"mismatches\":%llu,\"seconds\":%.3f,\"stack_used\":%lld}",
+             ctx->n_samples, (unsigned long long)values,
+             (unsigned long long)mism, secs, stack_used);
     ctx->report(ctx->ctx, "run", qemu, verdict, msg, metrics);
+
+    /* instructions per inference, on request ([target.<id>]
+     * count_instructions = true): a second, traced run of sample 0 */
+    uint64_t instr = 0;
+    int counted = 0;
+    if (counting && verdict == CRUCIBLE_VERDICT_PASS && ctx->n_samples) {
+        char trace[4096];
+        snprintf(trace, sizeof trace, "%s/count.log", ctx->workdir);
+        qargv[qa_sh] = "enable=on,target=native,arg=fw.elf,arg=count";
+        qa -= 2;
+        qargv[qa++] = "-d";
+        qargv[qa++] = "in_asm,exec,nochain";
+        qargv[qa++] = "-D";
+        qargv[qa++] = "count.log";
+        qargv[qa++] = "-kernel";
+        qargv[qa++] = "fw.elf";
+        qargv[qa] = NULL;
+        if (!have_syms || !S.have_begin || !S.have_end) {
+            ctx->report(ctx->ctx, "count", tool3, CRUCIBLE_VERDICT_FAIL,
+                        "the ELF's symbol table has no mcu_count_begin / "
+                        "mcu_count_end markers", NULL);
+        } else if ((st = run_tool(h, tl, qargv, ctx->workdir,
+                                  4.0 * (tmo > 0 ? (double)tmo : 60), qpkg,
+                                  &res)) != CRUCIBLE_OK) {
+            snprintf(msg, sizeof msg, "traced %s run failed (%s)", qemu,
+                     crucible_status_str(st));
+            tl->free_result(h, &res);
+            ctx->report(ctx->ctx, "count", qemu, CRUCIBLE_VERDICT_FAIL, msg,
+                        NULL);
+        } else {
+            double cs = res.seconds;
+            tl->free_result(h, &res);
+            if (count_trace(h, trace, &S, &instr, why, sizeof why)) {
+                snprintf(msg, sizeof msg, "instruction count failed: %s", why);
+                ctx->report(ctx->ctx, "count", qemu, CRUCIBLE_VERDICT_FAIL,
+                            msg, NULL);
+            } else {
+                counted = 1;
+                double ipm = pi.macs ? (double)instr / (double)pi.macs : 0.0;
+                size_t ml = (size_t)snprintf(
+                    metrics, sizeof metrics, "{\"instructions\":%llu,"
+                    "\"macs\":%llu,\"instr_per_mac\":%.3f,\"seconds\":%.3f,"
+                    "\"functions\":{", (unsigned long long)instr,
+                    (unsigned long long)pi.macs, ipm, cs);
+                int ml_n = snprintf(msg, sizeof msg, "model_run (sample 0): "
+                                    "%llu instructions executed, %llu MACs, "
+                                    "%.2f instructions/MAC (QEMU exec trace); "
+                                    "by function:", (unsigned long long)instr,
+                                    (unsigned long long)pi.macs, ipm);
+                size_t mm = ml_n > 0 ? (size_t)ml_n : 0;
+                int first = 1;
+                for (int top = 0; top < 6; top++) { /* the heaviest first */
+                    fsym *best = NULL;
+                    for (size_t i = 0; i < S.n; i++)
+                        if (S.v[i].count && (!best || S.v[i].count > best->count))
+                            best = &S.v[i];
+                    if (!best) break;
+                    if (ml < sizeof metrics)
+                        ml += (size_t)snprintf(metrics + ml, sizeof metrics - ml,
+                                               "%s\"%s\":%llu", first ? "" : ",",
+                                               best->name,
+                                               (unsigned long long)best->count);
+                    if (mm < sizeof msg)
+                        mm += (size_t)snprintf(msg + mm, sizeof msg - mm,
+                                               " %s %.1f%%", best->name,
+                                               100.0 * (double)best->count /
+                                                   (double)(instr ? instr : 1));
+                    best->count = 0;
+                    first = 0;
+                }
+                if (ml < sizeof metrics)
+                    snprintf(metrics + ml, sizeof metrics - ml, "}}");
+                ctx->report(ctx->ctx, "count", qemu, CRUCIBLE_VERDICT_PASS,
+                            msg, metrics);
+            }
+        }
+        remove(trace);
+    }
+    /* the measured figures beside the plan */
+    if (have_size && ctx->sink && ctx->sink->emit) {
+        sbuf mj = {h, NULL, 0, 0, 0};
+        sb_printf(&mj, "{\"arena_bytes\":%llu,\"peak_live_bytes\":%llu,"
+                  "\"naive_bytes\":%llu,\"const_bytes\":%llu,\"macs\":%llu,"
+                  "\"text\":%llu,\"data\":%llu,\"bss\":%llu,"
+                  "\"flash_bytes\":%llu,\"ram_bytes\":%llu,\"code_bytes\":%llu,"
+                  "\"stack_reserved\":%lld,\"stack_used\":%lld,"
+                  "\"ram_other\":%lld",
+                  (unsigned long long)pi.arena_bytes,
+                  (unsigned long long)pi.peak_live_bytes,
+                  (unsigned long long)pi.naive_bytes,
+                  (unsigned long long)pi.const_bytes,
+                  (unsigned long long)pi.macs, text, data, bss, text + data,
+                  data + bss, (unsigned long long)(have_syms ? S.code_bytes : 0),
+                  stack, stack_used,
+                  (long long)(data + bss) - (long long)pi.arena_bytes - stack);
+        if (counted)
+            sb_printf(&mj, ",\"instructions\":%llu,\"instr_per_mac\":%.3f",
+                      (unsigned long long)instr,
+                      pi.macs ? (double)instr / (double)pi.macs : 0.0);
+        sb_puts(&mj, "}\n");
+        if (!mj.err)
+            ctx->sink->emit(ctx->sink->ctx, "firmware/measured.json", mj.s,
+                            mj.len);
+        sb_free(&mj);
+    }
+    syms_free(h, &S);
     return CRUCIBLE_OK;
 }
