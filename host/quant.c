@@ -757,6 +757,42 @@ static int const_f32(const cr_graph *g, int32_t t)
            g->tensors[t].dtype == CRUCIBLE_DT_F32 && g->tensors[t].data;
 }
 
+/* A constant per-output-channel add after a dense / conv2d (CNTK and
+ * some converters emit the bias this way: conv2d -> add(C [M,1,1])):
+ * the add node index when it is the product's only consumer and its other
+ * operand is a constant f32 of M values laid out per channel, else -1.
+ * *k gets that constant tensor. */
+static int32_t bias_add(qctx *c, const cr_node *n, int64_t M, int32_t *k)
+{
+    const cr_graph *g = c->g;
+    int32_t ci = single_consumer(c, n->outputs[0]);
+    *k = -1;
+    if (ci < 0) return -1;
+    const cr_node *a = &g->nodes[ci];
+    if (a->op != CRUCIBLE_OP_ADD || a->n_inputs != 2) return -1;
+    int32_t other = a->inputs[0] == n->outputs[0] ? a->inputs[1] : a->inputs[0];
+    if (a->inputs[0] == a->inputs[1] || !const_f32(g, other)) return -1;
+    const cr_tensor *K = &g->tensors[other], *Y = &g->tensors[n->outputs[0]];
+    const cr_tensor *Z = &g->tensors[a->outputs[0]];
+    if (ir_numel(K) != (uint64_t)M || Z->rank != Y->rank ||
+        memcmp(Z->dims, Y->dims, sizeof Y->dims[0] * (size_t)Y->rank))
+        return -1;
+    /* the M values must sit on the channel axis (1) after right-aligned
+     * broadcasting: every other dim of K is 1 */
+    const int32_t off = Y->rank - K->rank;
+    if (off < 0) return -1;
+    for (int32_t d = 0; d < K->rank; d++) {
+        int32_t yd = d + off;
+        if (yd == 1 ? K->dims[d] != M : K->dims[d] != 1) return -1;
+    }
+    if (M > 1 && Y->rank < 2) return -1;
+    int rc;
+    if (layer_fmt(c, a, &rc) == QF_FLOAT || rc) return -1;
+    if (!c->st[a->outputs[0]].seen) return -1;
+    *k = other;
+    return ci;
+}
+
 /* dense / conv2d with constant f32 weights -> integer product, requantize. */
 static int q_product(qctx *c, const cr_node *n, quant_fmt fmt)
 {
@@ -769,8 +805,16 @@ static int q_product(qctx *c, const cr_node *n, quant_fmt fmt)
         (n->op == CRUCIBLE_OP_DENSE ? W->rank != 2 : W->rank != 4) ||
         !c->st[n->outputs[0]].seen)
         return 0;
-    int32_t target, act;
-    fold_target(c, n, &target, &act);
+    int32_t target, act, tk;
+    const int32_t addn = bias_add(c, n, W->dims[0], &tk);
+    if (addn >= 0) {
+        /* the add becomes (part of) the bias; fold what follows it */
+        target = g->nodes[addn].outputs[0];
+        act = foldable_act(c, target);
+        if (act >= 0) target = g->nodes[act].outputs[0];
+    } else {
+        fold_target(c, n, &target, &act);
+    }
     int32_t x8 = need_q8(c, tx);
     if (x8 < 0) return x8;
     const float sx = c->ng->tensors[x8].scales[0];
@@ -781,11 +825,12 @@ static int q_product(qctx *c, const cr_node *n, quant_fmt fmt)
     float *sw = cr_calloc((size_t)M, sizeof *sw);
     float *sacc = cr_calloc((size_t)M, sizeof *sacc);
     int32_t *zeros = cr_calloc((size_t)M, sizeof *zeros);
-    int32_t *bq = tb >= 0 ? cr_calloc((size_t)M, sizeof *bq) : NULL;
+    const int has_b = tb >= 0 || addn >= 0;
+    int32_t *bq = has_b ? cr_calloc((size_t)M, sizeof *bq) : NULL;
     uint8_t *packed = NULL;
     char *wn = NULL, *bn = NULL, *an = NULL, *rn = NULL;
     int rc = CRUCIBLE_OK;
-    if (!q || !sw || !sacc || !zeros || (tb >= 0 && !bq)) {
+    if (!q || !sw || !sacc || !zeros || (has_b && !bq)) {
         rc = CERR(CRUCIBLE_E_NOMEM, "out of memory");
         goto out;
     }
@@ -793,15 +838,16 @@ static int q_product(qctx *c, const cr_node *n, quant_fmt fmt)
     quant_rows(fmt, (const float *)W->data, M, K, q, sw, &sig, &noise);
     for (int64_t m = 0; m < M; m++)
         sacc[m] = (float)((double)sx * (double)sw[m]);
-    if (tb >= 0) {
-        const cr_tensor *B = &g->tensors[tb];
-        if (ir_numel(B) != (uint64_t)M) {
-            rc = 0; /* unusual bias shape: stay float */
-            goto out;
-        }
-        const float *b = (const float *)B->data;
+    if (tb >= 0 && ir_numel(&g->tensors[tb]) != (uint64_t)M) {
+        rc = 0; /* unusual bias shape: stay float */
+        goto out;
+    }
+    if (has_b) {
+        const float *b = tb >= 0 ? (const float *)g->tensors[tb].data : NULL;
+        const float *k = addn >= 0 ? (const float *)g->tensors[tk].data : NULL;
         for (int64_t m = 0; m < M; m++) {
-            double v = round((double)b[m] / ((double)sx * (double)sw[m]));
+            float bf = (b ? b[m] : 0.0f) + (k ? k[m] : 0.0f);
+            double v = round((double)bf / ((double)sx * (double)sw[m]));
             bq[m] = v < INT32_MIN ? INT32_MIN : v > INT32_MAX ? INT32_MAX : (int32_t)v;
         }
     }
@@ -822,8 +868,8 @@ static int q_product(qctx *c, const cr_node *n, quant_fmt fmt)
         goto out;
     }
     int32_t in[3] = {x8, wq, -1};
-    if (tb >= 0) {
-        const cr_tensor *B = &g->tensors[tb];
+    if (has_b) {
+        const cr_tensor *B = &g->tensors[tb >= 0 ? tb : tk];
         bn = fresh(c, B->name, ":q", 0);
         int64_t bd[1] = {M};
         int32_t bt = bn ? ir_add_tensor(c->ng, bn, CRUCIBLE_DT_I32, 1, bd, c->err,
@@ -848,7 +894,7 @@ static int q_product(qctx *c, const cr_node *n, quant_fmt fmt)
         rc = acc < 0 ? acc : rc;
         goto out;
     }
-    int32_t pn = add_node(c, n->op, n->name, tb >= 0 ? 3 : 2, in, acc);
+    int32_t pn = add_node(c, n->op, n->name, has_b ? 3 : 2, in, acc);
     if (pn < 0 || (rc = copy_attrs(c, n, pn))) {
         rc = pn < 0 ? pn : rc;
         goto out;
@@ -885,6 +931,14 @@ static int q_product(qctx *c, const cr_node *n, quant_fmt fmt)
     l->out_zp = zo;
     l->w_sqnr_db = sqnr_db(sig, noise);
     if ((rc = finish_fold(c, act, rq, l))) goto out;
+    if (addn >= 0) {
+        c->done[addn] = 1;
+        l->bias_add = cr_strdup(g->nodes[addn].name);
+        if (!l->bias_add) {
+            rc = CERR(CRUCIBLE_E_NOMEM, "out of memory");
+            goto out;
+        }
+    }
     rc = 1;
 out:
     cr_free(q);
@@ -1318,6 +1372,7 @@ void quant_report_free(quant_report *r)
         cr_free(r->layers[i].tensor);
         cr_free(r->layers[i].wscales);
         cr_free(r->layers[i].folded_node);
+        cr_free(r->layers[i].bias_add);
     }
     cr_free(r->layers);
     cr_free(r->mode);
@@ -1372,6 +1427,8 @@ void quant_report_json(const quant_report *r, const char *model, jbuf *j)
         jq(j, "output", l->has_out, l->out_scale, l->out_zp);
         jb_puts(j, ",\"folded\":");
         jb_jstr(j, l->folded ? l->folded_node : NULL);
+        jb_puts(j, ",\"bias_add\":");
+        jb_jstr(j, l->bias_add);
         jb_puts(j, ",\"weight_sqnr_db\":");
         jb_jnum(j, l->w_sqnr_db);
         jb_puts(j, ",\"output_sqnr_db\":");
@@ -1428,8 +1485,9 @@ void quant_report_text(const quant_report *r, FILE *f)
         fmt_q(qo, sizeof qo, l->has_out, l->out_scale, l->out_zp);
         fmt_db(d1, sizeof d1, l->w_sqnr_db);
         fmt_db(d2, sizeof d2, l->out_sqnr_db);
-        fprintf(f, "  %-22s %-10s %-8s %-21s %-17s %-17s %-9s %s%s%s\n",
+        fprintf(f, "  %-22s %-10s %-8s %-21s %-17s %-17s %-9s %s%s%s%s%s\n",
                 l->node, l->op, w, ws, qi, qo, d1, d2,
+                l->bias_add ? "  +" : "", l->bias_add ? l->bias_add : "",
                 l->folded ? "  +" : "", l->folded ? l->folded_node : "");
     }
     if (!r->kept) {

@@ -65,6 +65,7 @@ typedef struct quant_layer {
     int32_t in_zp, out_zp;
     int folded;          /* a relu / clip folded into the requantize */
     char *folded_node;
+    char *bias_add;      /* a constant per-channel add folded into the bias */
     double w_sqnr_db;    /* weights alone (NAN without weights) */
     double out_sqnr_db;  /* the layer's output vs the float graph on the
                             calibration samples (INFINITY when exact) */

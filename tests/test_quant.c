@@ -1035,3 +1035,47 @@ TEST(test_quant_cli)
     }
     return TEST_PASS;
 }
+
+/* A constant per-channel add after a conv2d / dense (how CNTK exports the
+ * bias: mnist8_cntk's conv -> add(C [M,1,1]) -> relu) is folded into the
+ * integer bias, so the whole model quantises; and the quantised mnist8
+ * agrees with the float model on its own test inputs. */
+TEST(test_quant_bias_add_folded)
+{
+    struct stat st;
+    if (stat(PLUGINS "/onnx.so", &st)) SKIP("the onnx plugin is not built");
+    const char *m8 = CR_SOURCE_DIR "/../shared/models/onnx/mnist8_cntk";
+    char p[4200];
+    snprintf(p, sizeof p, "%s/model.onnx", m8);
+    if (stat(p, &st)) SKIP("%s is absent (../shared/models)", p);
+    const char *dir = test_tmpdir();
+    char *out = NULL;
+    int rc = test_sh(&out, "'%s' quant '%s' --calib '%s/test_data_set_0/input_0.pb' "
+                           "'%s/test_data_set_1/input_0.pb' "
+                           "'%s/test_data_set_2/input_0.pb' --json -o '%s/q.crir'",
+                     BIN, p, m8, m8, m8, dir);
+    CHECK_MSG(rc == 0 && test_contains(out, "\"bias_add\":\"Plus30\"") &&
+                  test_contains(out, "\"bias_add\":\"Plus112\"") &&
+                  test_contains(out, "\"bias_add\":\"Plus214\"") &&
+                  test_contains(out, "\"folded\":\"ReLU32\""),
+              "exit %d: %s", rc, out);
+    free(out);
+    /* no float op left between the quantize and dequantize edges */
+    rc = test_sh(&out, "grep -c '^node .* : add(' '%s/q.crir'", dir);
+    CHECK_MSG(test_contains(out, "0"), "adds left: %s", out);
+    free(out);
+    /* the quantised model gives the float model's answer on its 3 inputs */
+    for (int i = 0; i < 3; i++) {
+        rc = test_sh(&out, "'%s' run '%s/q.crir' --input "
+                           "'%s/test_data_set_%d/input_0.pb' --output '%s/q.npy' && "
+                           "'%s' run '%s' --input '%s/test_data_set_%d/input_0.pb' "
+                           "--output '%s/f.npy' && /usr/bin/python3 -c \"import numpy "
+                           "as n; a=n.load('%s/q.npy'); b=n.load('%s/f.npy'); "
+                           "print('argmax', a.argmax(), b.argmax()); "
+                           "assert a.argmax()==b.argmax()\"",
+                     BIN, dir, m8, i, dir, BIN, p, m8, i, dir, dir, dir);
+        CHECK_MSG(rc == 0, "input %d: %s", i, out);
+        free(out);
+    }
+    return TEST_PASS;
+}
