@@ -17,6 +17,13 @@
 #define CRK_NO_LIBCALLS
 #endif
 
+/* Hot helpers are inlined even at -Os (the MCU firmware's default). */
+#if defined(__GNUC__)
+#define CRK_INLINE static inline __attribute__((always_inline))
+#else
+#define CRK_INLINE static inline
+#endif
+
 /* uint32 -> int32 by two's complement, without implementation-defined
  * conversions. Compiles to nothing. */
 static inline int32_t crk_i_s32(uint32_t u)
@@ -110,6 +117,23 @@ static inline int32_t crk_i_wget(const uint8_t *w, crk_wfmt fmt, size_t e)
         return ((w[e >> 3] >> (e & 7u)) & 1u) ? 1 : -1;
     }
     return 0;
+}
+
+/* sum_k w[k] * x[k] for k < n (int8 x int8, wrapping int32 as uint32),
+ * unrolled for small MCUs: immediate offsets, one pointer step per four
+ * products. */
+CRK_INLINE uint32_t crk_i_dot_i8(const int8_t *w, const int8_t *x,
+                                    int32_t n)
+{
+    uint32_t acc = 0;
+    if (n == 3) /* the common 3-wide kernel row */
+        return (uint32_t)((int32_t)w[0] * x[0] + (int32_t)w[1] * x[1] +
+                          (int32_t)w[2] * x[2]);
+    for (; n >= 4; n -= 4, w += 4, x += 4)
+        acc += (uint32_t)((int32_t)w[0] * x[0] + (int32_t)w[1] * x[1] +
+                          (int32_t)w[2] * x[2] + (int32_t)w[3] * x[3]);
+    for (; n > 0; n--) acc += (uint32_t)((int32_t)*w++ * *x++);
+    return acc;
 }
 
 static inline int crk_i_wfmt_ok(crk_wfmt fmt)

@@ -11,11 +11,17 @@ static uint32_t dot_row(const uint8_t *w, crk_wfmt fmt, size_t w0,
     uint32_t acc = 0;
     int32_t k;
     switch (fmt) {
-    case CRK_W_I8:
-        for (k = 0; k < n; k++)
-            acc += (uint32_t)(crk_i_wget(w, CRK_W_I8, w0 + (size_t)k) *
-                              ((int32_t)x[k] - zp));
+    case CRK_W_I8: {
+        /* sum(w * x) - zp * sum(w): the same value mod 2^32 */
+        const int8_t *ws = (const int8_t *)w + w0;
+        acc = crk_i_dot_i8(ws, x, n);
+        if (zp) {
+            uint32_t sw = 0;
+            for (k = 0; k < n; k++) sw += (uint32_t)(int32_t)ws[k];
+            acc -= (uint32_t)zp * sw;
+        }
         break;
+    }
     case CRK_W_I4:
         for (k = 0; k < n; k++)
             acc += (uint32_t)(crk_i_wget(w, CRK_W_I4, w0 + (size_t)k) *
