@@ -369,6 +369,7 @@ typedef struct step {
     int32_t *mult, *shift;            /* host-allocated, cnt entries */
     int64_t p[16];                    /* geometry */
     uint64_t macs;
+    int fold; /* FC: input zero point folded into the bias */
 } step;
 
 typedef struct lowered {
@@ -753,6 +754,14 @@ static int lower(const crucible_host *h, const crucible_graph_view *g,
                 }
                 s->p[0] = N, s->p[1] = K, s->p[2] = M;
                 s->macs = (uint64_t)(N * K * M);
+                /* int8 weights: bias - zp * sum(w) as the bias, zero point
+                 * 0 (the same value mod 2^32; the kernel skips the zero
+                 * point term) */
+                if (s->wfmt == 0 && s->zin &&
+                    (s->b < 0 || T(g, s->b)->data_bytes == (uint64_t)M * 4)) {
+                    s->fold = 1;
+                    if (s->b < 0) L->const_bytes += (uint64_t)M * 4;
+                }
             } else {
                 static const int64_t one[2] = {1, 1}, zero[4] = {0, 0, 0, 0};
                 int64_t st[2], pd[4], dl[2], gr = crucible_node_attr_int(n, "group", 1);
@@ -1173,7 +1182,24 @@ static int gen_model(const crucible_graph_view *g, const lowered *L,
             const crucible_tensor_view *w = T(g, s->w);
             snprintf(d, sizeof d, "static const int8_t w%u", i);
             emit_bytes(mc, d, w->data, w->data_bytes);
-            if (s->b >= 0) {
+            if (s->fold) {
+                size_t M = (size_t)s->p[2], K = (size_t)s->p[1];
+                int32_t *tmp = malloc(M * 4 + 4);
+                if (!tmp) return -1;
+                if (s->b >= 0) memcpy(tmp, T(g, s->b)->data, M * 4);
+                else memset(tmp, 0, M * 4);
+                const int8_t *wv = w->data;
+                for (size_t m = 0; m < M; m++) {
+                    uint32_t sw = 0;
+                    for (size_t k = 0; k < K; k++)
+                        sw += (uint32_t)(int32_t)wv[m * K + k];
+                    uint32_t v = (uint32_t)tmp[m] - (uint32_t)s->zin * sw;
+                    tmp[m] = v & 0x80000000u ? -(int32_t)(~v) - 1 : (int32_t)v;
+                }
+                snprintf(d, sizeof d, "static const int32_t b%u", i);
+                emit_i32(mc, d, tmp, M);
+                free(tmp);
+            } else if (s->b >= 0) {
                 const crucible_tensor_view *bt = T(g, s->b);
                 size_t n = bt->data_bytes / 4;
                 int32_t *tmp = malloc(n * 4 + 4);
@@ -1200,7 +1226,7 @@ static int gen_model(const crucible_graph_view *g, const lowered *L,
         sb_printf(mc, " (%s) */\n    {\n", g->nodes[s->node]->op_name);
         const int64_t *p = s->p;
         char bn[32];
-        if (s->b >= 0) snprintf(bn, sizeof bn, "b%u", i);
+        if (s->b >= 0 || s->fold) snprintf(bn, sizeof bn, "b%u", i);
         else snprintf(bn, sizeof bn, "0");
         switch (s->kind) {
         case ST_FC:
@@ -1208,8 +1234,9 @@ static int gen_model(const crucible_graph_view *g, const lowered *L,
                       "%lld, %d, %d, %d, %d, %d, m%u, s%u};\n"
                       "        rc |= crk_fully_connected(&p, %s, w%u, %s, %s, %s);\n",
                       (long long)p[0], (long long)p[1], (long long)p[2],
-                      (int)s->zin, (int)s->zout, (int)s->lo, (int)s->hi,
-                      s->cnt > 1, i, i, a, i, wfmt_name[s->wfmt], bn, o);
+                      s->fold ? 0 : (int)s->zin, (int)s->zout, (int)s->lo,
+                      (int)s->hi, s->cnt > 1, i, i, a, i, wfmt_name[s->wfmt],
+                      bn, o);
             break;
         case ST_CONV:
             sb_printf(mc, "        static const crk_conv_params p = {");
