@@ -14,6 +14,11 @@
  * taps (weights contiguous; input rows row_step apart, channels plane
  * apart). A small separate function: its loop variables stay in
  * registers even on Cortex-M0+. */
+static size_t wo_of(int32_t o, int32_t cin_g, size_t ksize)
+{
+    return (size_t)o * (size_t)cin_g * ksize;
+}
+
 static CRK_NOINLINE uint32_t win_dot(const int8_t *w, const int8_t *x,
                                      int32_t cin, int32_t kh, int32_t kw,
                                      size_t row_step, size_t plane)
@@ -25,6 +30,58 @@ static CRK_NOINLINE uint32_t win_dot(const int8_t *w, const int8_t *x,
             acc += crk_i_dot_i8(w, xr, kw);
     }
     return acc;
+}
+
+/* win_dot for two output channels at once (weights w and w + w_next):
+ * each input byte is loaded once for both. */
+static CRK_NOINLINE void win_dot2(const int8_t *w, size_t w_next,
+                                  const int8_t *x, int32_t cin, int32_t kh,
+                                  int32_t kw, size_t row_step, size_t plane,
+                                  uint32_t *acc)
+{
+    uint32_t a0 = 0, a1 = 0;
+    const int8_t *v = w + w_next;
+    for (; cin > 0; cin--, x += plane) {
+        const int8_t *xr = x;
+        for (int32_t r = kh; r > 0; r--, w += kw, v += kw, xr += row_step) {
+#if defined(__GNUC__) && defined(__thumb__) && !defined(__thumb2__)
+            /* ARMv6-M (Cortex-M0/M0+): GCC spills this loop's variables;
+             * by hand it is 9 instructions per 2 products (one index
+             * counting down, register-offset signed byte loads). Thumb-1
+             * inline assembly is in divided syntax (GCC's default). Same
+             * arithmetic as the C below. */
+            int32_t i = kw - 1, t0, t1;
+            __asm__("1:\n\t"
+                    "ldrsb %[t0], [%[x], %[i]]\n\t"
+                    "ldrsb %[t1], [%[w], %[i]]\n\t"
+                    "mul   %[t1], %[t0]\n\t"
+                    "add   %[a0], %[t1]\n\t"
+                    "ldrsb %[t1], [%[v], %[i]]\n\t"
+                    "mul   %[t1], %[t0]\n\t"
+                    "add   %[a1], %[t1]\n\t"
+                    "sub   %[i], #1\n\t"
+                    "bpl   1b"
+                    : [i] "+l"(i), [t0] "=&l"(t0), [t1] "=&l"(t1),
+                      [a0] "+r"(a0), [a1] "+r"(a1)
+                    : [x] "l"(xr), [w] "l"(w), [v] "l"(v)
+                    : "cc", "memory");
+            continue;
+#endif
+            int32_t k = 0;
+            for (; k + 2 <= kw; k += 2) {
+                int32_t xa = xr[k], xb = xr[k + 1];
+                a0 += (uint32_t)(w[k] * xa + w[k + 1] * xb);
+                a1 += (uint32_t)(v[k] * xa + v[k + 1] * xb);
+            }
+            if (k < kw) {
+                int32_t xa = xr[k];
+                a0 += (uint32_t)(w[k] * xa);
+                a1 += (uint32_t)(v[k] * xa);
+            }
+        }
+    }
+    acc[0] = a0;
+    acc[1] = a1;
 }
 
 /* The same over a clipped window, as sum of w * (x - zp) (|x - zp| <= 255,
@@ -93,6 +150,22 @@ int crk_conv2d(const crk_conv_params *p, const int8_t *input,
         const int8_t *xn = input + (size_t)n * (size_t)p->in_ch * plane;
         for (int32_t o = 0; o < p->out_ch; o++) {
             const int32_t g = o / cout_g;
+            /* fast path: channels o and o + 1 together when in one group */
+            const int pair = fast && o + 1 < p->out_ch && (o + 1) / cout_g == g;
+            const size_t wnext = (size_t)cin_g * ksize;
+            const int32_t c1 = p->per_channel && pair ? o + 1 : 0;
+            const int32_t mult1 = p->mult[c1], shift1 = p->shift[c1];
+            int8_t *yo1 = output +
+                          ((size_t)n * (size_t)p->out_ch + (size_t)o + 1) *
+                              (size_t)OH * (size_t)OW;
+            const uint32_t b1 = bias && pair ? (uint32_t)bias[o + 1] : 0u;
+            uint32_t base1 = b1;
+            if (pair) {
+                const int8_t *wk = (const int8_t *)weights + wo_of(o + 1, cin_g, ksize);
+                uint32_t ws = 0;
+                for (size_t k = 0; k < wnext; k++) ws += (uint32_t)(int32_t)wk[k];
+                base1 -= (uint32_t)zp * ws;
+            }
             const int8_t *xg = xn + (size_t)g * (size_t)cin_g * plane;
             const size_t wo = (size_t)o * (size_t)cin_g * ksize;
             const int32_t c = p->per_channel ? o : 0;
@@ -120,29 +193,49 @@ int crk_conv2d(const crk_conv_params *p, const int8_t *input,
                         const int32_t kx_lo = x0 < 0 ? -x0 : 0;
                         const int32_t kx_hi = W - x0 < KW ? W - x0 : KW;
                         const int8_t *wk = (const int8_t *)weights + wo;
-                        uint32_t a;
+                        uint32_t a, a1 = b1, two[2];
+                        const size_t yi = (size_t)oy * (size_t)OW + (size_t)ox;
                         if (ky_lo == 0 && ky_hi == KH && kx_lo == 0 &&
-                            kx_hi == KW)
-                            a = base + win_dot(wk, xg + (size_t)y0 * (size_t)W +
-                                                       (size_t)x0,
-                                               cin_g, KH, KW,
-                                               (size_t)dh * (size_t)W, plane);
-                        else if (kx_hi > kx_lo && ky_hi > ky_lo)
-                            a = b0 + win_dot_zp(
-                                         wk + (size_t)ky_lo * (size_t)KW +
-                                             (size_t)kx_lo,
-                                         xg + (size_t)(y0 + ky_lo * dh) *
-                                                  (size_t)W +
-                                             (size_t)(x0 + kx_lo),
-                                         cin_g, ky_hi - ky_lo, kx_hi - kx_lo,
-                                         (size_t)dh * (size_t)W, plane,
-                                         (size_t)KW, ksize, zp);
-                        else
+                            kx_hi == KW) {
+                            const int8_t *xw = xg + (size_t)y0 * (size_t)W +
+                                               (size_t)x0;
+                            if (pair) {
+                                win_dot2(wk, wnext, xw, cin_g, KH, KW,
+                                         (size_t)dh * (size_t)W, plane, two);
+                                a = base + two[0];
+                                a1 = base1 + two[1];
+                            } else {
+                                a = base + win_dot(wk, xw, cin_g, KH, KW,
+                                                   (size_t)dh * (size_t)W,
+                                                   plane);
+                            }
+                        } else if (kx_hi > kx_lo && ky_hi > ky_lo) {
+                            const size_t wofs = (size_t)ky_lo * (size_t)KW +
+                                                (size_t)kx_lo;
+                            const int8_t *xw = xg + (size_t)(y0 + ky_lo * dh) *
+                                                        (size_t)W +
+                                               (size_t)(x0 + kx_lo);
+                            a = b0 + win_dot_zp(wk + wofs, xw, cin_g,
+                                                ky_hi - ky_lo, kx_hi - kx_lo,
+                                                (size_t)dh * (size_t)W, plane,
+                                                (size_t)KW, ksize, zp);
+                            if (pair)
+                                a1 = b1 + win_dot_zp(wk + wnext + wofs, xw,
+                                                     cin_g, ky_hi - ky_lo,
+                                                     kx_hi - kx_lo,
+                                                     (size_t)dh * (size_t)W,
+                                                     plane, (size_t)KW, ksize,
+                                                     zp);
+                        } else {
                             a = b0;
-                        yo[(size_t)oy * (size_t)OW + (size_t)ox] =
-                            crk_i_requant(crk_i_s32(a), mult, shift,
-                                          p->output_zp, p->act_min,
-                                          p->act_max);
+                        }
+                        yo[yi] = crk_i_requant(crk_i_s32(a), mult, shift,
+                                               p->output_zp, p->act_min,
+                                               p->act_max);
+                        if (pair)
+                            yo1[yi] = crk_i_requant(crk_i_s32(a1), mult1,
+                                                    shift1, p->output_zp,
+                                                    p->act_min, p->act_max);
                         continue;
                     }
                     uint32_t acc = bias ? (uint32_t)bias[o] : 0u;
@@ -169,6 +262,7 @@ int crk_conv2d(const crk_conv_params *p, const int8_t *input,
                         p->act_max);
                 }
             }
+            if (pair) o++;
         }
     }
     return CRK_OK;
