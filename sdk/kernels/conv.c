@@ -32,52 +32,94 @@ static CRK_NOINLINE uint32_t win_dot(const int8_t *w, const int8_t *x,
     return acc;
 }
 
-/* win_dot for two output channels at once (weights w and w + w_next):
- * each input byte is loaded once for both. */
+/* One kernel row for two channels: a0 += sum w[k] * (x[k] - zp), a1 +=
+ * sum v[k] * (x[k] - zp), k < n; unrolled (immediate offsets, one pointer
+ * step per four taps; the 3-wide row in one piece). */
+CRK_INLINE void row2(const int8_t *w, const int8_t *v, const int8_t *x,
+                     int32_t n, int32_t zp, uint32_t *pa0, uint32_t *pa1)
+{
+    uint32_t a0 = *pa0, a1 = *pa1;
+    if (n == 3) {
+        int32_t x0 = x[0] - zp, x1 = x[1] - zp, x2 = x[2] - zp;
+        *pa0 = a0 + (uint32_t)(w[0] * x0 + w[1] * x1 + w[2] * x2);
+        *pa1 = a1 + (uint32_t)(v[0] * x0 + v[1] * x1 + v[2] * x2);
+        return;
+    }
+    for (; n >= 4; n -= 4, w += 4, v += 4, x += 4) {
+        int32_t x0 = x[0] - zp, x1 = x[1] - zp, x2 = x[2] - zp,
+                x3 = x[3] - zp;
+        a0 += (uint32_t)(w[0] * x0 + w[1] * x1 + w[2] * x2 + w[3] * x3);
+        a1 += (uint32_t)(v[0] * x0 + v[1] * x1 + v[2] * x2 + v[3] * x3);
+    }
+    for (; n > 0; n--) {
+        int32_t xa = *x++ - zp;
+        a0 += (uint32_t)(*w++ * xa);
+        a1 += (uint32_t)(*v++ * xa);
+    }
+    *pa0 = a0;
+    *pa1 = a1;
+}
+
+/* Two output channels at once (weights w and w + w_next), each input
+ * byte loaded once for both: acc[j] = sum of w_j * (x - zp) over cin
+ * channels (weights w_ch apart, input plane apart) x kh rows (weights
+ * w_row apart, input row_step apart) x nk contiguous taps. zp is 0 for
+ * whole windows (their zero-point term is folded per channel). */
 static CRK_NOINLINE void win_dot2(const int8_t *w, size_t w_next,
                                   const int8_t *x, int32_t cin, int32_t kh,
-                                  int32_t kw, size_t row_step, size_t plane,
+                                  int32_t nk, size_t row_step, size_t plane,
+                                  size_t w_row, size_t w_ch, int32_t zp,
                                   uint32_t *acc)
 {
     uint32_t a0 = 0, a1 = 0;
-    const int8_t *v = w + w_next;
-    for (; cin > 0; cin--, x += plane) {
-        const int8_t *xr = x;
-        for (int32_t r = kh; r > 0; r--, w += kw, v += kw, xr += row_step) {
+    for (; cin > 0; cin--, x += plane, w += w_ch) {
+        const int8_t *xr = x, *wr = w, *v = w + w_next;
+        for (int32_t r = kh; r > 0; r--, wr += w_row, v += w_row,
+                     xr += row_step) {
 #if defined(__GNUC__) && defined(__thumb__) && !defined(__thumb2__)
             /* ARMv6-M (Cortex-M0/M0+): GCC spills this loop's variables;
-             * by hand it is 9 instructions per 2 products (one index
-             * counting down, register-offset signed byte loads). Thumb-1
-             * inline assembly is in divided syntax (GCC's default). Same
-             * arithmetic as the C below. */
-            int32_t i = kw - 1, t0, t1;
-            __asm__("1:\n\t"
-                    "ldrsb %[t0], [%[x], %[i]]\n\t"
-                    "ldrsb %[t1], [%[w], %[i]]\n\t"
-                    "mul   %[t1], %[t0]\n\t"
-                    "add   %[a0], %[t1]\n\t"
-                    "ldrsb %[t1], [%[v], %[i]]\n\t"
-                    "mul   %[t1], %[t0]\n\t"
-                    "add   %[a1], %[t1]\n\t"
-                    "sub   %[i], #1\n\t"
-                    "bpl   1b"
-                    : [i] "+l"(i), [t0] "=&l"(t0), [t1] "=&l"(t1),
-                      [a0] "+r"(a0), [a1] "+r"(a1)
-                    : [x] "l"(xr), [w] "l"(w), [v] "l"(v)
-                    : "cc", "memory");
+             * by hand it is 9 instructions per 2 products (10 with a zero
+             * point, added negated from any register): one index counting
+             * down, register-offset signed byte loads. Thumb-1 inline assembly is in divided syntax (GCC's
+             * default). Same arithmetic as the C below. */
+            int32_t i = nk - 1, t0, t1;
+            if (zp)
+                __asm__("1:\n\t"
+                        "ldrsb %[t0], [%[x], %[i]]\n\t"
+                        "add   %[t0], %[nz]\n\t"
+                        "ldrsb %[t1], [%[w], %[i]]\n\t"
+                        "mul   %[t1], %[t0]\n\t"
+                        "add   %[a0], %[t1]\n\t"
+                        "ldrsb %[t1], [%[v], %[i]]\n\t"
+                        "mul   %[t1], %[t0]\n\t"
+                        "add   %[a1], %[t1]\n\t"
+                        "sub   %[i], #1\n\t"
+                        "bpl   1b"
+                        : [i] "+l"(i), [t0] "=&l"(t0), [t1] "=&l"(t1),
+                          [a0] "+r"(a0), [a1] "+r"(a1)
+                        : [x] "l"(xr), [w] "l"(wr), [v] "l"(v), [nz] "r"(-zp)
+                        : "cc", "memory");
+            else
+                __asm__("1:\n\t"
+                        "ldrsb %[t0], [%[x], %[i]]\n\t"
+                        "ldrsb %[t1], [%[w], %[i]]\n\t"
+                        "mul   %[t1], %[t0]\n\t"
+                        "add   %[a0], %[t1]\n\t"
+                        "ldrsb %[t1], [%[v], %[i]]\n\t"
+                        "mul   %[t1], %[t0]\n\t"
+                        "add   %[a1], %[t1]\n\t"
+                        "sub   %[i], #1\n\t"
+                        "bpl   1b"
+                        : [i] "+l"(i), [t0] "=&l"(t0), [t1] "=&l"(t1),
+                          [a0] "+r"(a0), [a1] "+r"(a1)
+                        : [x] "l"(xr), [w] "l"(wr), [v] "l"(v)
+                        : "cc", "memory");
             continue;
 #endif
-            int32_t k = 0;
-            for (; k + 2 <= kw; k += 2) {
-                int32_t xa = xr[k], xb = xr[k + 1];
-                a0 += (uint32_t)(w[k] * xa + w[k + 1] * xb);
-                a1 += (uint32_t)(v[k] * xa + v[k + 1] * xb);
-            }
-            if (k < kw) {
-                int32_t xa = xr[k];
-                a0 += (uint32_t)(w[k] * xa);
-                a1 += (uint32_t)(v[k] * xa);
-            }
+            if (zp)
+                row2(wr, v, xr, nk, zp, &a0, &a1);
+            else
+                row2(wr, v, xr, nk, 0, &a0, &a1); /* zp constant-folded */
         }
     }
     acc[0] = a0;
@@ -201,7 +243,8 @@ int crk_conv2d(const crk_conv_params *p, const int8_t *input,
                                                (size_t)x0;
                             if (pair) {
                                 win_dot2(wk, wnext, xw, cin_g, KH, KW,
-                                         (size_t)dh * (size_t)W, plane, two);
+                                         (size_t)dh * (size_t)W, plane,
+                                         (size_t)KW, ksize, 0, two);
                                 a = base + two[0];
                                 a1 = base1 + two[1];
                             } else {
@@ -215,17 +258,21 @@ int crk_conv2d(const crk_conv_params *p, const int8_t *input,
                             const int8_t *xw = xg + (size_t)(y0 + ky_lo * dh) *
                                                         (size_t)W +
                                                (size_t)(x0 + kx_lo);
-                            a = b0 + win_dot_zp(wk + wofs, xw, cin_g,
-                                                ky_hi - ky_lo, kx_hi - kx_lo,
-                                                (size_t)dh * (size_t)W, plane,
-                                                (size_t)KW, ksize, zp);
-                            if (pair)
-                                a1 = b1 + win_dot_zp(wk + wnext + wofs, xw,
-                                                     cin_g, ky_hi - ky_lo,
-                                                     kx_hi - kx_lo,
-                                                     (size_t)dh * (size_t)W,
-                                                     plane, (size_t)KW, ksize,
-                                                     zp);
+                            if (pair) {
+                                win_dot2(wk + wofs, wnext, xw, cin_g,
+                                         ky_hi - ky_lo, kx_hi - kx_lo,
+                                         (size_t)dh * (size_t)W, plane,
+                                         (size_t)KW, ksize, zp, two);
+                                a = b0 + two[0];
+                                a1 = b1 + two[1];
+                            } else {
+                                a = b0 + win_dot_zp(wk + wofs, xw, cin_g,
+                                                    ky_hi - ky_lo,
+                                                    kx_hi - kx_lo,
+                                                    (size_t)dh * (size_t)W,
+                                                    plane, (size_t)KW, ksize,
+                                                    zp);
+                            }
                         } else {
                             a = b0;
                         }
