@@ -274,3 +274,60 @@ TEST(test_mcu_micro_speech_bitexact)
     free(out);
     return TEST_PASS;
 }
+
+/* The micro:bit board (Cortex-M0, 256 KiB flash, 16 KiB RAM): the board
+ * INI picks QEMU's microbit machine and its real memory map; no UF2. */
+TEST(test_mcu_microbit_bitexact)
+{
+    if (!plugin_built("mcu-rp2040")) SKIP("plugin mcu-rp2040 not built");
+    if (!have("arm-none-eabi-gcc")) SKIP("arm-none-eabi-gcc not found (install gcc-arm-none-eabi)");
+    if (!have("qemu-system-arm")) SKIP("qemu-system-arm not found (install qemu-system-arm)");
+    const char *d = test_tmpdir();
+    char path[1024], *out = NULL;
+    snprintf(path, sizeof path, "%s/small.crir", d);
+    CHECK(test_write(path, small_ir) == 0);
+    int rc = test_sh(&out, "'%s' compile '%s' --target mcu-rp2040 --board microbit "
+                     "--samples 3 -o '%s/mb.tptpkg' 2>&1", BIN, path, d);
+    CHECK_MSG(rc == 0 && test_contains(out, "bit-exact") &&
+              test_contains(out, "-M microbit"), "%s", out);
+    free(out);
+    rc = test_sh(&out, "'%s' inspect '%s/mb.tptpkg' 2>&1", BIN, d);
+    CHECK_MSG(rc == 0 && !test_contains(out, "fw.uf2"), "%s", out);
+    free(out);
+    return TEST_PASS;
+}
+
+/* Activations of 18 KiB do not fit the micro:bit's 16 KiB of RAM:
+ * pre-flight refuses with needed and available bytes; no package. */
+TEST(test_mcu_microbit_ram_refused)
+{
+    if (!plugin_built("mcu-rp2040")) SKIP("plugin mcu-rp2040 not built");
+    const char *d = test_tmpdir();
+    char path[1024], ir[4096], *out = NULL;
+    int k = snprintf(ir, sizeof ir,
+        "crucible-ir 1\ngraph big\n"
+        "tensor x : i8[1, 1, 48, 48] quant(scales=[0.05], zero_points=[0])\n"
+        "tensor w : i8[8, 1, 3, 3] quant(scales=[0.01], zero_points=[0]) = [");
+    for (int i = 0; i < 72; i++)
+        k += snprintf(ir + k, sizeof ir - (size_t)k, "%s%d", i ? ", " : "", (i * 37) % 200 - 100);
+    snprintf(ir + k, sizeof ir - (size_t)k, "]\n"
+        "tensor acc : i32[1, 8, 48, 48] quant(scales=[0.0005], zero_points=[0])\n"
+        "tensor y : i8[1, 8, 48, 48] quant(scales=[0.1], zero_points=[0])\n"
+        "node c : conv2d(x, w) -> (acc) {pads=[1, 1, 1, 1]}\n"
+        "node r : requantize(acc) -> (y) {rounding=\"fixed_q31\"}\n"
+        "inputs (x)\noutputs (y)\n");
+    snprintf(path, sizeof path, "%s/big.crir", d);
+    CHECK(test_write(path, ir) == 0);
+    int rc = test_sh(&out, "'%s' compile '%s' --target mcu-rp2040 --board microbit "
+                     "-o '%s/big.tptpkg' 2>&1; test ! -e '%s/big.tptpkg'",
+                     BIN, path, d, d);
+    CHECK_MSG(rc == 0 && test_contains(out, "bytes of RAM") &&
+              test_contains(out, "has 16384"), "%s", out);
+    free(out);
+    /* the same model fits the Pico's 264 KiB */
+    rc = test_sh(&out, "'%s' compile '%s' --target mcu-rp2040 --no-verify "
+                 "-o '%s/big2.tptpkg' 2>&1", BIN, path, d);
+    CHECK_MSG(rc == 0, "%s", out);
+    free(out);
+    return TEST_PASS;
+}

@@ -84,10 +84,11 @@ static void sb_printf(sbuf *b, const char *fmt, ...)
 const char *mcugen_board_get(const mcugen_target *t, const crucible_board *b,
                              const char *section, const char *key)
 {
-    if (b && CRUCIBLE_HAS_FIELD(*b, crucible_board, doc) && b->doc) {
-        const char *v = crucible_kv_get(b->doc, section, key);
-        if (v) return v;
-    }
+    if (b && CRUCIBLE_HAS_FIELD(*b, crucible_board, doc) && b->doc)
+        /* a board file is complete on its own (accept_board checks the
+         * required keys): an absent optional key, e.g. [image], stays
+         * absent rather than taking another board's default */
+        return crucible_kv_get(b->doc, section, key);
     for (const mcugen_default *d = t ? t->defaults : NULL; d && d->section; d++)
         if (!strcmp(d->section, section) && !strcmp(d->key, key)) return d->value;
     return NULL;
