@@ -331,3 +331,81 @@ TEST(test_mcu_microbit_ram_refused)
     free(out);
     return TEST_PASS;
 }
+
+/* compile the small model for id with a project config; out gets the log */
+static int compile_cfg(const char *id, const char *cfg_text, const char *env,
+                       const char *extra, char **out)
+{
+    const char *d = test_tmpdir();
+    char path[1024], cfg[1024];
+    snprintf(path, sizeof path, "%s/small.crir", d);
+    snprintf(cfg, sizeof cfg, "%s/cfg.ini", d);
+    if (test_write(path, small_ir) || test_write(cfg, cfg_text)) return -1;
+    return test_sh(out, "%s '%s' compile '%s' --target %s --samples 3 "
+                   "--config '%s' %s -o '%s/x.tptpkg' 2>&1; rc=$?; "
+                   "test -e '%s/x.tptpkg' && echo PACKAGE-WRITTEN; exit $rc",
+                   env, BIN, path, id, cfg, extra, d, d);
+}
+
+/* A firmware that never finishes is stopped at the time bound and
+ * reported as a hang; the compile fails and writes no package. */
+TEST(test_mcu_hang_bounded)
+{
+    if (!plugin_built("mcu-riscv")) SKIP("plugin mcu-riscv not built");
+    if (!have("riscv64-unknown-elf-gcc")) SKIP("riscv64-unknown-elf-gcc not found (install gcc-riscv64-unknown-elf)");
+    if (!have("qemu-system-riscv32")) SKIP("qemu-system-riscv32 not found (install qemu-system-misc)");
+    char *out = NULL;
+    int rc = compile_cfg("mcu-riscv", "[target.mcu-riscv]\ntest_inject = hang\n"
+                         "timeout_s = 2\n", "", "", &out);
+    CHECK_MSG(rc != 0 && test_contains(out, "did not finish within 2 s") &&
+              !test_contains(out, "PACKAGE-WRITTEN"), "%s", out);
+    free(out);
+    return TEST_PASS;
+}
+
+/* A wrong output byte is reported with the sample, index and both values. */
+TEST(test_mcu_mismatch_reported)
+{
+    if (!plugin_built("mcu-rp2040")) SKIP("plugin mcu-rp2040 not built");
+    if (!have("arm-none-eabi-gcc")) SKIP("arm-none-eabi-gcc not found (install gcc-arm-none-eabi)");
+    if (!have("qemu-system-arm")) SKIP("qemu-system-arm not found (install qemu-system-arm)");
+    char *out = NULL;
+    int rc = compile_cfg("mcu-rp2040", "[target.mcu-rp2040]\ntest_inject = mismatch\n",
+                         "", "", &out);
+    CHECK_MSG(rc != 0 && test_contains(out, "sample 2, output out[2]: firmware ") &&
+              test_contains(out, ", reference ") &&
+              test_contains(out, "1 of 15 values differ") &&
+              !test_contains(out, "PACKAGE-WRITTEN"), "%s", out);
+    free(out);
+    return TEST_PASS;
+}
+
+/* Tools missing from PATH: the step is SKIPPED naming the Debian package,
+ * the exit status is non-zero, and --no-verify accepts it. */
+TEST(test_mcu_missing_tools_skipped)
+{
+    if (!plugin_built("mcu-riscv")) SKIP("plugin mcu-riscv not built");
+    if (!have("riscv64-unknown-elf-gcc")) SKIP("riscv64-unknown-elf-gcc not found (install gcc-riscv64-unknown-elf)");
+    const char *d = test_tmpdir();
+    char env[1200], *out = NULL;
+    /* a PATH with the cross tools but no QEMU */
+    CHECK(test_sh(NULL, "mkdir -p '%s/tools' && for t in gcc size objcopy nm; do "
+                  "ln -sf \"$(command -v riscv64-unknown-elf-$t)\" "
+                  "'%s/tools/riscv64-unknown-elf-'$t; done", d, d) == 0);
+    snprintf(env, sizeof env, "PATH='%s/tools'", d);
+    int rc = compile_cfg("mcu-riscv", "", env, "", &out);
+    CHECK_MSG(rc != 0 && test_contains(out, "SKIPPED") &&
+              test_contains(out, "qemu-system-riscv32 not found (install "
+                            "qemu-system-misc)"), "%s", out);
+    free(out);
+    /* no cross-compiler at all */
+    snprintf(env, sizeof env, "PATH='%s/empty'", d);
+    rc = compile_cfg("mcu-riscv", "", env, "", &out);
+    CHECK_MSG(rc != 0 && test_contains(out, "riscv64-unknown-elf-gcc not found "
+                                       "(install gcc-riscv64-unknown-elf)"), "%s", out);
+    free(out);
+    rc = compile_cfg("mcu-riscv", "", env, "--no-verify", &out);
+    CHECK_MSG(rc == 0 && test_contains(out, "PACKAGE-WRITTEN"), "%s", out);
+    free(out);
+    return TEST_PASS;
+}
