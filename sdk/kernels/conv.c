@@ -32,34 +32,6 @@ static CRK_NOINLINE uint32_t win_dot(const int8_t *w, const int8_t *x,
     return acc;
 }
 
-/* One kernel row for two channels: a0 += sum w[k] * (x[k] - zp), a1 +=
- * sum v[k] * (x[k] - zp), k < n; unrolled (immediate offsets, one pointer
- * step per four taps; the 3-wide row in one piece). */
-CRK_INLINE void row2(const int8_t *w, const int8_t *v, const int8_t *x,
-                     int32_t n, int32_t zp, uint32_t *pa0, uint32_t *pa1)
-{
-    uint32_t a0 = *pa0, a1 = *pa1;
-    if (n == 3) {
-        int32_t x0 = x[0] - zp, x1 = x[1] - zp, x2 = x[2] - zp;
-        *pa0 = a0 + (uint32_t)(w[0] * x0 + w[1] * x1 + w[2] * x2);
-        *pa1 = a1 + (uint32_t)(v[0] * x0 + v[1] * x1 + v[2] * x2);
-        return;
-    }
-    for (; n >= 4; n -= 4, w += 4, v += 4, x += 4) {
-        int32_t x0 = x[0] - zp, x1 = x[1] - zp, x2 = x[2] - zp,
-                x3 = x[3] - zp;
-        a0 += (uint32_t)(w[0] * x0 + w[1] * x1 + w[2] * x2 + w[3] * x3);
-        a1 += (uint32_t)(v[0] * x0 + v[1] * x1 + v[2] * x2 + v[3] * x3);
-    }
-    for (; n > 0; n--) {
-        int32_t xa = *x++ - zp;
-        a0 += (uint32_t)(*w++ * xa);
-        a1 += (uint32_t)(*v++ * xa);
-    }
-    *pa0 = a0;
-    *pa1 = a1;
-}
-
 /* Two output channels at once (weights w and w + w_next), each input
  * byte loaded once for both: acc[j] = sum of w_j * (x - zp) over cin
  * channels (weights w_ch apart, input plane apart) x kh rows (weights
@@ -76,50 +48,14 @@ static CRK_NOINLINE void win_dot2(const int8_t *w, size_t w_next,
         const int8_t *xr = x, *wr = w, *v = w + w_next;
         for (int32_t r = kh; r > 0; r--, wr += w_row, v += w_row,
                      xr += row_step) {
-#if defined(__GNUC__) && defined(__thumb__) && !defined(__thumb2__)
-            /* ARMv6-M (Cortex-M0/M0+): GCC spills this loop's variables;
-             * by hand it is 9 instructions per 2 products (10 with a zero
-             * point, added negated from any register): one index counting
-             * down, register-offset signed byte loads. Thumb-1 inline assembly is in divided syntax (GCC's
-             * default). Same arithmetic as the C below. */
-            int32_t i = nk - 1, t0, t1;
+#ifdef CRK_I_DOT2_M0
+            CRK_I_DOT2_M0(wr, v, xr, nk, zp, a0, a1); /* inline: nk >= 1 */
+#else
             if (zp)
-                __asm__("1:\n\t"
-                        "ldrsb %[t0], [%[x], %[i]]\n\t"
-                        "add   %[t0], %[nz]\n\t"
-                        "ldrsb %[t1], [%[w], %[i]]\n\t"
-                        "mul   %[t1], %[t0]\n\t"
-                        "add   %[a0], %[t1]\n\t"
-                        "ldrsb %[t1], [%[v], %[i]]\n\t"
-                        "mul   %[t1], %[t0]\n\t"
-                        "add   %[a1], %[t1]\n\t"
-                        "sub   %[i], #1\n\t"
-                        "bpl   1b"
-                        : [i] "+l"(i), [t0] "=&l"(t0), [t1] "=&l"(t1),
-                          [a0] "+r"(a0), [a1] "+r"(a1)
-                        : [x] "l"(xr), [w] "l"(wr), [v] "l"(v), [nz] "r"(-zp)
-                        : "cc", "memory");
-            else
-                __asm__("1:\n\t"
-                        "ldrsb %[t0], [%[x], %[i]]\n\t"
-                        "ldrsb %[t1], [%[w], %[i]]\n\t"
-                        "mul   %[t1], %[t0]\n\t"
-                        "add   %[a0], %[t1]\n\t"
-                        "ldrsb %[t1], [%[v], %[i]]\n\t"
-                        "mul   %[t1], %[t0]\n\t"
-                        "add   %[a1], %[t1]\n\t"
-                        "sub   %[i], #1\n\t"
-                        "bpl   1b"
-                        : [i] "+l"(i), [t0] "=&l"(t0), [t1] "=&l"(t1),
-                          [a0] "+r"(a0), [a1] "+r"(a1)
-                        : [x] "l"(xr), [w] "l"(wr), [v] "l"(v)
-                        : "cc", "memory");
-            continue;
+                crk_i_dot2_i8(wr, v, xr, nk, zp, &a0, &a1);
+            else /* zp constant-folded */
+                crk_i_dot2_i8(wr, v, xr, nk, 0, &a0, &a1);
 #endif
-            if (zp)
-                row2(wr, v, xr, nk, zp, &a0, &a1);
-            else
-                row2(wr, v, xr, nk, 0, &a0, &a1); /* zp constant-folded */
         }
     }
     acc[0] = a0;

@@ -66,7 +66,21 @@ int crk_fully_connected(const crk_fc_params *p, const int8_t *input,
     for (int32_t n = 0; n < p->batches; n++) {
         const int8_t *x = input + (size_t)n * (size_t)K;
         int8_t *y = output + (size_t)n * (size_t)M;
-        for (int32_t m = 0; m < M; m++) {
+        int32_t m = 0;
+        if (wfmt == CRK_W_I8) /* two rows per pass over x */
+            for (; m + 2 <= M; m += 2) {
+                const int8_t *wm = (const int8_t *)weights + (size_t)m * (size_t)K;
+                uint32_t a0 = bias ? (uint32_t)bias[m] : 0u;
+                uint32_t a1 = bias ? (uint32_t)bias[m + 1] : 0u;
+                crk_i_dot2_i8(wm, wm + K, x, K, p->input_zp, &a0, &a1);
+                int32_t c0 = p->per_channel ? m : 0, c1 = p->per_channel ? m + 1 : 0;
+                y[m] = crk_i_requant(crk_i_s32(a0), p->mult[c0], p->shift[c0],
+                                     p->output_zp, p->act_min, p->act_max);
+                y[m + 1] = crk_i_requant(crk_i_s32(a1), p->mult[c1],
+                                         p->shift[c1], p->output_zp,
+                                         p->act_min, p->act_max);
+            }
+        for (; m < M; m++) {
             uint32_t acc = dot_row(w, wfmt, (size_t)m * (size_t)K, x, K,
                                    p->input_zp);
             if (bias) acc += (uint32_t)bias[m];
