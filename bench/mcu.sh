@@ -49,17 +49,24 @@ sz = st.get("size", {}).get("metrics", {})
 run = st.get("run", {})
 cnt = st.get("count", {}).get("metrics", {})
 ok = "bit-exact" if run.get("verdict") == "pass" else "FAIL " + run.get("message", "")[:60]
+# instructions inside the conv / dense kernel functions (MAC loops, window
+# clipping, per-output bookkeeping; not the requantisation helpers)
+fn = cnt.get("functions", {})
+kern = sum(v for k, v in fn.items() if k.startswith(("win_dot", "crk_i_dot2", "crk_conv2d", "crk_fully_connected", "dot_row")))
+kpm = kern / sz["macs"] if sz.get("macs") else 0
 ram_other = sz.get("ram_bytes", 0) - sz.get("arena_bytes", 0) - sz.get("stack_bytes", 0)
 print(f"{name:16} {arch:8} {sz.get('macs',0):>8} {sz.get('flash_bytes',0):>7} {sz.get('code_bytes',0):>6} "
       f"{sz.get('const_bytes',0):>7} {sz.get('ram_bytes',0):>6} {sz.get('arena_bytes',0):>6} "
       f"{sz.get('peak_live_bytes',0):>6} {sz.get('naive_bytes',0):>6} {run.get('metrics',{}).get('stack_used',-1):>6} "
-      f"{ram_other:>6} {cnt.get('instructions',0):>10} {cnt.get('instr_per_mac',0):>8.2f}  {ok} "
+      f"{ram_other:>6} {cnt.get('instructions',0):>10} {cnt.get('instr_per_mac',0):>8.2f} {kpm:>8.2f}  {ok} "
       f"({run.get('metrics',{}).get('samples',0)} samples)")
 PY
   done
 done
-printf '%-16s %-8s %8s %7s %6s %7s %6s %6s %6s %6s %6s %6s %10s %8s  %s\n' model arch MACs flash code consts RAM arena peak naive stack other instr instr/MAC result
+printf '%-16s %-8s %8s %7s %6s %7s %6s %6s %6s %6s %6s %6s %10s %8s %8s  %s\n' model arch MACs flash code consts RAM arena peak naive stack other instr instr/MAC kern/MAC result
 cat "$OUT/rows"
 echo "(flash = text+rodata+data of the verification ELF incl. harness and samples; code = sum of function sizes;"
 echo " consts = weights, biases, multipliers; RAM = data+bss = arena + reserved stack + other; stack = measured use;"
-echo " instr = instructions executed by model_run on sample 0, counted in QEMU's exec trace)"
+echo " instr = instructions executed by model_run on sample 0, counted in QEMU's exec trace;"
+echo " kern/MAC = of those, the ones inside the conv/dense kernel functions (MAC loops, window clipping,"
+echo " per-output bookkeeping; requantisation helpers excluded), per MAC)"

@@ -2319,18 +2319,19 @@ int mcugen_verify(const crucible_host *h, const mcugen_target *t,
                                     (unsigned long long)pi.macs, ipm);
                 size_t mm = ml_n > 0 ? (size_t)ml_n : 0;
                 int first = 1;
-                for (int top = 0; top < 6; top++) { /* the heaviest first */
+                for (int top = 0; top < 24; top++) { /* the heaviest first */
                     fsym *best = NULL;
                     for (size_t i = 0; i < S.n; i++)
                         if (S.v[i].count && (!best || S.v[i].count > best->count))
                             best = &S.v[i];
                     if (!best) break;
-                    if (ml < sizeof metrics)
+                    /* every function in the metrics (while they fit) */
+                    if (ml + strlen(best->name) + 32 < sizeof metrics)
                         ml += (size_t)snprintf(metrics + ml, sizeof metrics - ml,
                                                "%s\"%s\":%llu", first ? "" : ",",
                                                best->name,
                                                (unsigned long long)best->count);
-                    if (mm < sizeof msg)
+                    if (top < 6 && mm < sizeof msg)
                         mm += (size_t)snprintf(msg + mm, sizeof msg - mm,
                                                " %s %.1f%%", best->name,
                                                100.0 * (double)best->count /
