@@ -409,3 +409,24 @@ TEST(test_mcu_missing_tools_skipped)
     free(out);
     return TEST_PASS;
 }
+
+/* mnist8_cntk as the quantiser leaves it: int8 convolutions and dense
+ * with float islands between them (dequantize, bias add, relu, max pool,
+ * quantize) and a float output - bit-exact (f32 bits) in QEMU. */
+TEST(test_mcu_mnist8_float_islands_bitexact)
+{
+    const char *m = CR_SOURCE_DIR "/../shared/models/onnx/mnist8_cntk";
+    if (test_sh(NULL, "test -f '%s/model.onnx'", m) != 0) SKIP("%s absent", m);
+    if (!plugin_built("mcu-riscv")) SKIP("plugin mcu-riscv not built");
+    if (!have("riscv64-unknown-elf-gcc")) SKIP("riscv64-unknown-elf-gcc not found (install gcc-riscv64-unknown-elf)");
+    if (!have("qemu-system-riscv32")) SKIP("qemu-system-riscv32 not found (install qemu-system-misc)");
+    const char *d = test_tmpdir();
+    char *out = NULL;
+    int rc = test_sh(&out, "'%s' compile '%s/model.onnx' --target mcu-riscv "
+                     "--quant int8 --calib '%s'/test_data_set_*/input_0.pb "
+                     "--io int8 --samples 3 -o '%s/m8.tptpkg' 2>&1", BIN, m, m, d);
+    CHECK_MSG(rc == 0 && test_contains(out, "3 samples bit-exact (30 f32 values)"),
+              "%s", out);
+    free(out);
+    return TEST_PASS;
+}

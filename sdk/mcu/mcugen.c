@@ -200,6 +200,17 @@ static const crucible_tensor_view *T(const crucible_graph_view *g, int32_t i)
     return crucible_graph_tensor(g, i);
 }
 
+/* bytes per element of a materialised activation (i8, or f32 islands) */
+static uint32_t esz(const crucible_tensor_view *t)
+{
+    return t && t->dtype == CRUCIBLE_DT_F32 ? 4 : 1;
+}
+
+static int is_f32(const crucible_tensor_view *t)
+{
+    return t && t->dtype == CRUCIBLE_DT_F32;
+}
+
 static int is_q31(const crucible_node_view *n)
 {
     const crucible_attr_view *a = crucible_node_attr(n, "rounding");
@@ -357,7 +368,8 @@ static int get_ints(const crucible_node_view *n, const char *name,
 
 /* ---- lowering: steps -------------------------------------------------- */
 enum { ST_FC = 1, ST_CONV, ST_MAXPOOL, ST_AVGPOOL, ST_CLAMP, ST_RQ8,
-       ST_RESHAPE, ST_TRANSPOSE, ST_SOFTMAX };
+       ST_RESHAPE, ST_TRANSPOSE, ST_SOFTMAX, ST_DEQ, ST_QUANT, ST_FADD,
+       ST_FRELU, ST_FMAXPOOL };
 
 typedef struct step {
     int kind;
@@ -371,6 +383,7 @@ typedef struct step {
     int64_t p[16];                    /* geometry */
     uint64_t macs;
     int fold; /* FC: input zero point folded into the bias */
+    float fs; /* DEQ / QUANT: the scale */
 } step;
 
 typedef struct lowered {
@@ -492,6 +505,42 @@ static int check_i8_io(const crucible_graph_view *g,
     return 0;
 }
 
+/* A float add of activation a and constant c (its other input) that the
+ * MCU runs: c a scalar, c the shape of a, c along a's channel axis (a
+ * [N, C, ...], c [C, 1, ...] or [1, C, 1, ...]), or c along a's last axis.
+ * Returns the mode (0 scalar, 1 same, 2 channel, 3 last axis) and sets
+ * *act / *cst to the input positions; -1 if not supported. */
+static int fadd_mode(const crucible_graph_view *g, const crucible_node_view *n,
+                     int *act, int *cst)
+{
+    if (n->n_inputs != 2 || n->inputs[0] < 0 || n->inputs[1] < 0) return -1;
+    const crucible_tensor_view *a = T(g, n->inputs[0]), *b = T(g, n->inputs[1]),
+                               *y = T(g, n->outputs[0]);
+    if (!is_f32(a) || !is_f32(b) || !is_f32(y)) return -1;
+    int ia = b->data ? 0 : 1;
+    const crucible_tensor_view *x = ia ? b : a, *c = ia ? a : b;
+    if (x->data || !c->data || numel(x) != numel(y)) return -1;
+    *act = ia, *cst = !ia;
+    uint64_t nc = numel(c);
+    if (nc == 1) return 0;
+    if (nc == numel(x)) return 1;
+    if (x->rank >= 2 && nc == (uint64_t)x->dims[1]) {
+        /* every dim of c but one (equal to C) is 1, and it lines up with
+         * axis 1 of x when c is right-aligned */
+        int32_t pos = -1, k;
+        for (k = 0; k < c->rank; k++)
+            if (c->dims[k] != 1) {
+                if (pos >= 0) return -1;
+                pos = k;
+            }
+        if (pos >= 0 && x->rank - c->rank + pos == 1) return 2;
+    }
+    if (x->rank >= 1 && nc == (uint64_t)x->dims[x->rank - 1] &&
+        c->dims[c->rank - 1] == (int64_t)nc)
+        return 3;
+    return -1;
+}
+
 /* Per-node support, pure (used by query and by lowering). */
 static int node_supported(const crucible_graph_view *g, uint32_t ni, char *why,
                           size_t wn)
@@ -526,10 +575,48 @@ static int node_supported(const crucible_graph_view *g, uint32_t ni, char *why,
         }
         return 0;
     }
+    case CRUCIBLE_OP_DEQUANTIZE: {
+        float sx;
+        int32_t zx;
+        const crucible_tensor_view *x = T(g, n->inputs[0]), *y = T(g, n->outputs[0]);
+        if (!x || x->dtype != CRUCIBLE_DT_I8 || !is_f32(y) || pt(x, &sx, &zx)) {
+            snprintf(why, wn, "dequantize %s: i8 per tensor to f32 only",
+                     n->name);
+            return -1;
+        }
+        return 0;
+    }
+    case CRUCIBLE_OP_QUANTIZE: {
+        float sy;
+        int32_t zy;
+        const crucible_tensor_view *x = T(g, n->inputs[0]), *y = T(g, n->outputs[0]);
+        if (!is_f32(x) || !y || y->dtype != CRUCIBLE_DT_I8 || pt(y, &sy, &zy) ||
+            !(sy > 0.0f)) {
+            snprintf(why, wn, "quantize %s: f32 to i8 per tensor only",
+                     n->name);
+            return -1;
+        }
+        return 0;
+    }
+    case CRUCIBLE_OP_ADD: {
+        int ia, ic;
+        if (fadd_mode(g, n, &ia, &ic) < 0) {
+            snprintf(why, wn, "add %s: the MCU adds a float constant (scalar, "
+                     "same shape, per channel or per last axis) to a float "
+                     "tensor only", n->name);
+            return -1;
+        }
+        return 0;
+    }
     case CRUCIBLE_OP_RELU:
     case CRUCIBLE_OP_CLIP:
     case CRUCIBLE_OP_MAX_POOL2D:
     case CRUCIBLE_OP_AVG_POOL2D: {
+        const crucible_tensor_view *fx = T(g, n->inputs[0]), *fy = T(g, n->outputs[0]);
+        if (is_f32(fx) && is_f32(fy) &&
+            (n->op == CRUCIBLE_OP_RELU ||
+             (n->op == CRUCIBLE_OP_MAX_POOL2D && fx->rank == 4)))
+            return 0; /* float relu / max pool (quantiser's float islands) */
         if (check_i8_io(g, n, why, wn)) return -1;
         float s;
         int32_t z;
@@ -550,9 +637,10 @@ static int node_supported(const crucible_graph_view *g, uint32_t ni, char *why,
     }
     case CRUCIBLE_OP_RESHAPE: {
         const crucible_tensor_view *x = T(g, n->inputs[0]), *y = T(g, n->outputs[0]);
-        if (!x || !y || x->dtype != CRUCIBLE_DT_I8 || numel(x) != numel(y)) {
-            snprintf(why, wn, "reshape %s: only i8 tensors run on the MCU",
-                     n->name);
+        if (!x || !y || (x->dtype != CRUCIBLE_DT_I8 && !is_f32(x)) ||
+            x->dtype != y->dtype || numel(x) != numel(y)) {
+            snprintf(why, wn, "reshape %s: only i8 and f32 tensors run on "
+                     "the MCU", n->name);
             return -1;
         }
         return 0;
@@ -619,10 +707,10 @@ static int graph_io_ok(const crucible_graph_view *g, char *why, size_t wn)
         return -1;
     }
     const crucible_tensor_view *x = T(g, g->inputs[0]), *y = T(g, g->outputs[0]);
-    if (!x || !y || x->dtype != CRUCIBLE_DT_I8 || y->dtype != CRUCIBLE_DT_I8 ||
-        !numel(x) || !numel(y)) {
-        snprintf(why, wn, "graph input and output must be i8 with known "
-                 "shapes (float boundaries are not supported yet)");
+    if (!x || !y || x->dtype != CRUCIBLE_DT_I8 ||
+        (y->dtype != CRUCIBLE_DT_I8 && !is_f32(y)) || !numel(x) || !numel(y)) {
+        snprintf(why, wn, "graph input must be i8 and the output i8 or f32, "
+                 "with known shapes (quantise with --io int8)");
         return -1;
     }
     if (g->inputs[0] == g->outputs[0]) {
@@ -790,7 +878,36 @@ static int lower(const crucible_host *h, const crucible_graph_view *g,
         pt(T(g, n->outputs[0]), &sy, &zy);
         s->zin = zx;
         s->zout = zy;
+        const int fl = is_f32(T(g, s->out)) && n->op != CRUCIBLE_OP_DEQUANTIZE;
+        if (fl && n->op == CRUCIBLE_OP_RELU) {
+            s->kind = ST_FRELU;
+            continue;
+        }
         switch (n->op) {
+        case CRUCIBLE_OP_DEQUANTIZE:
+            s->kind = ST_DEQ;
+            s->fs = sx;
+            break;
+        case CRUCIBLE_OP_QUANTIZE:
+            s->kind = ST_QUANT;
+            s->fs = sy;
+            break;
+        case CRUCIBLE_OP_ADD: {
+            int ia = 0, ic = 1;
+            int mode = fadd_mode(g, n, &ia, &ic);
+            const crucible_tensor_view *x = T(g, n->inputs[ia]);
+            s->kind = ST_FADD;
+            s->in = n->inputs[ia];
+            s->w = n->inputs[ic];
+            s->p[0] = mode;
+            s->p[1] = (int64_t)numel(T(g, s->w));
+            s->p[2] = mode == 2 ? (int64_t)(numel(x) / (uint64_t)x->dims[0] /
+                                            (uint64_t)x->dims[1]) : 1;
+            s->p[3] = mode == 2 ? x->dims[0] : (int64_t)(numel(x) /
+                                                          (uint64_t)s->p[1]);
+            L->const_bytes += T(g, s->w)->data_bytes;
+            break;
+        }
         case CRUCIBLE_OP_RESHAPE:
             s->kind = ST_RESHAPE;
             break;
@@ -885,7 +1002,8 @@ static int lower(const crucible_host *h, const crucible_graph_view *g,
                 rc = CRUCIBLE_E_UNSUPPORTED;
                 break;
             }
-            s->kind = n->op == CRUCIBLE_OP_MAX_POOL2D ? ST_MAXPOOL : ST_AVGPOOL;
+            s->kind = n->op == CRUCIBLE_OP_MAX_POOL2D
+                          ? (fl ? ST_FMAXPOOL : ST_MAXPOOL) : ST_AVGPOOL;
             int64_t v[16] = {xd[0] * xd[1], xd[2], xd[3], k[0], k[1], st[0],
                              st[1], dl[0], dl[1], pd[0], pd[1], pb, pr, cip,
                              0, 0};
@@ -948,7 +1066,7 @@ static int make_plan(const crucible_host *h, const crucible_graph_view *g,
     for (uint32_t i = 0; i < g->n_tensors; i++) {
         const crucible_tensor_view *t = g->tensors[i];
         if (t->data || (int32_t)i == ti || (int32_t)i == to) continue;
-        uint32_t bits = t->dtype == CRUCIBLE_DT_I32 ? 32 : 8;
+        uint32_t bits = t->dtype == CRUCIBLE_DT_I32 || is_f32(t) ? 32 : 8;
         P->naive += numel(t) * bits / 8;
     }
     for (uint32_t si = 0; si < L->n; si++) {
@@ -965,7 +1083,7 @@ static int make_plan(const crucible_host *h, const crucible_graph_view *g,
         }
         buf *b = &P->bufs[P->nb];
         b->kind = B_ARENA;
-        b->bytes = numel(T(g, s->out));
+        b->bytes = numel(T(g, s->out)) * esz(T(g, s->out));
         b->def = b->last = si;
         P->buf_of[s->out] = (int32_t)P->nb++;
     }
@@ -1147,19 +1265,26 @@ static int gen_model(const crucible_graph_view *g, const lowered *L,
     sb_puts(mh, "/* model.h - generated by crucible mcugen " MCUGEN_VERSION
                 ". Do not edit. */\n#ifndef CRUCIBLE_MODEL_H\n#define "
                 "CRUCIBLE_MODEL_H\n#include <stdint.h>\n\n");
+    const int fout = is_f32(y);
+    const char *otype = fout ? "float" : "int8_t";
     sb_printf(mh, "#define MODEL_INPUT_SIZE %llu\n#define MODEL_OUTPUT_SIZE %llu\n"
-              "#define MODEL_ARENA_BYTES %llu\n",
+              "#define MODEL_OUTPUT_BYTES %llu\n#define MODEL_ARENA_BYTES %llu\n"
+              "typedef %s model_output_t; /* %s */\n",
               (unsigned long long)numel(x), (unsigned long long)numel(y),
-              (unsigned long long)P->arena);
+              (unsigned long long)(numel(y) * esz(y)),
+              (unsigned long long)P->arena, otype,
+              fout ? "the graph's output stays float (the quantiser left it "
+                     "so); soft-float in the float nodes" : "int8 output");
+    (void)x;
     sb_printf(mh, "/* quantisation of the boundary tensors: real = scale * "
               "(q - zero_point) (macros only: the model itself uses no float) */\n"
               "#define MODEL_INPUT_ZERO_POINT %d\n#define MODEL_INPUT_SCALE %.9gf\n"
               "#define MODEL_OUTPUT_ZERO_POINT %d\n#define MODEL_OUTPUT_SCALE %.9gf\n",
               (int)zx, qx ? (double)sx : 1.0, (int)zy, qy ? (double)sy : 1.0);
     sb_puts(mh, "\n/* Runs one inference: in[MODEL_INPUT_SIZE] -> "
-                "out[MODEL_OUTPUT_SIZE] (int8, row-major).\n * Returns 0, or -1 "
+                "out[MODEL_OUTPUT_SIZE] (row-major).\n * Returns 0, or -1 "
                 "if a kernel refused its parameters. Not reentrant (one static "
-                "arena). */\nint model_run(const int8_t *in, int8_t *out);\n\n"
+                "arena). */\nint model_run(const int8_t *in, model_output_t *out);\n\n"
                 "#endif\n");
 
     sb_puts(mc, "/* model.c - generated by crucible mcugen " MCUGEN_VERSION
@@ -1170,11 +1295,83 @@ static int gen_model(const crucible_graph_view *g, const lowered *L,
               (unsigned long long)P->arena, (unsigned long long)P->peak,
               (unsigned long long)P->naive);
     sb_puts(mc, "#include \"model.h\"\n#include <crucible/kernels.h>\n\n");
+    int uses[8] = {0};
+    for (uint32_t i = 0; i < L->n; i++)
+        if (L->steps[i].kind >= ST_DEQ && L->steps[i].kind <= ST_FMAXPOOL)
+            uses[L->steps[i].kind - ST_DEQ] = 1;
+    if (uses[0])
+        sb_puts(mc, "/* float islands (nodes the quantiser left in float), with the\n"
+                " * reference interpreter's f32 arithmetic */\n"
+                "static void f_deq(const int8_t *x, float *y, uint32_t n, float s, int32_t zp)\n"
+                "{\n    uint32_t i;\n    for (i = 0; i < n; i++) y[i] = s * (float)((int32_t)x[i] - zp);\n}\n");
+    if (uses[1])
+        sb_puts(mc, "/* roundf (half away from zero), freestanding */\n"
+                "static float f_round(float v)\n{\n"
+                "    float a = v < 0.0f ? -v : v, f;\n"
+                "    if (!(a < 8388608.0f)) return v; /* integral, inf or NaN */\n"
+                "    f = (float)(int32_t)a;\n    if (a - f >= 0.5f) f += 1.0f;\n"
+                "    return v < 0.0f ? -f : f;\n}\n"
+                "static void f_quant(const float *x, int8_t *y, uint32_t n, float s, int32_t zp)\n"
+                "{\n    uint32_t i;\n    for (i = 0; i < n; i++) {\n"
+                "        float r = f_round(x[i] / s);\n        int32_t q;\n"
+                "        if (r != r) q = zp;\n        else if (r < -1.0e6f) q = -128;\n"
+                "        else if (r > 1.0e6f) q = 127;\n        else q = (int32_t)r + zp;\n"
+                "        y[i] = (int8_t)(q < -128 ? -128 : q > 127 ? 127 : q);\n    }\n}\n");
+    if (uses[2])
+        sb_puts(mc, "typedef union { uint32_t u; float f; } fbits;\n"
+                "/* y = x + c; c: mode 0 scalar, 1 same shape, 2 per channel\n"
+                " * (outer x C x plane), 3 per last axis (outer x C) */\n"
+                "static void f_add(const float *x, const fbits *c, float *y, int mode,\n"
+                "                  uint32_t C, uint32_t plane, uint32_t outer)\n{\n"
+                "    uint32_t o, k, j, i = 0;\n"
+                "    if (mode == 0) { for (j = 0; j < outer; j++, i++) y[i] = x[i] + c[0].f; return; }\n"
+                "    if (mode == 1) { for (j = 0; j < C; j++) y[j] = x[j] + c[j].f; return; }\n"
+                "    for (o = 0; o < outer; o++)\n        for (k = 0; k < C; k++)\n"
+                "            for (j = 0; j < plane; j++, i++) y[i] = x[i] + c[k].f;\n}\n");
+    if (uses[3])
+        sb_puts(mc, "static void f_relu(const float *x, float *y, uint32_t n)\n{\n"
+                "    uint32_t i;\n    for (i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];\n}\n");
+    if (uses[4])
+        sb_puts(mc, "/* float max pool: the first tap in the window, then strictly greater */\n"
+                "static void f_maxpool(const float *x, float *y, const int32_t *g)\n{\n"
+                "    int32_t NC = g[0], H = g[1], W = g[2], KH = g[3], KW = g[4], sh = g[5],\n"
+                "            sw = g[6], dh = g[7], dw = g[8], pt = g[9], pl = g[10], OH = g[11],\n"
+                "            OW = g[12], c, oh, ow, kh, kw;\n"
+                "    for (c = 0; c < NC; c++, x += H * W)\n"
+                "        for (oh = 0; oh < OH; oh++)\n"
+                "            for (ow = 0; ow < OW; ow++) {\n"
+                "                float acc = 0.0f;\n                int first = 1;\n"
+                "                for (kh = 0; kh < KH; kh++) {\n"
+                "                    int32_t ih = oh * sh - pt + kh * dh;\n"
+                "                    if (ih < 0 || ih >= H) continue;\n"
+                "                    for (kw = 0; kw < KW; kw++) {\n"
+                "                        int32_t iw = ow * sw - pl + kw * dw;\n"
+                "                        float v;\n"
+                "                        if (iw < 0 || iw >= W) continue;\n"
+                "                        v = x[ih * W + iw];\n"
+                "                        if (first || v > acc) acc = v;\n                        first = 0;\n"
+                "                    }\n                }\n                *y++ = acc;\n            }\n}\n");
+    sb_puts(mc, "\n");
     sb_printf(mc, "static int8_t arena[%llu] __attribute__((aligned(4)));\n\n",
               (unsigned long long)(P->arena ? P->arena : 4));
     char d[128];
     for (uint32_t i = 0; i < L->n; i++) {
         const step *s = &L->steps[i];
+        if (s->kind == ST_FADD) {
+            const crucible_tensor_view *c = T(g, s->w);
+            const uint8_t *cb = c->data;
+            sb_printf(mc, "static const fbits c%u[%llu] = {", i,
+                      (unsigned long long)numel(c));
+            for (uint64_t k = 0; k < numel(c); k++) {
+                uint32_t u = (uint32_t)cb[4 * k] | (uint32_t)cb[4 * k + 1] << 8 |
+                             (uint32_t)cb[4 * k + 2] << 16 |
+                             (uint32_t)cb[4 * k + 3] << 24;
+                sb_printf(mc, "%s{0x%08lxu},", k % 6 ? " " : "\n    ",
+                          (unsigned long)u);
+            }
+            sb_puts(mc, "\n};\n");
+            continue;
+        }
         if (s->kind != ST_FC && s->kind != ST_CONV && s->kind != ST_RQ8) continue;
         sb_puts(mc, "/* ");
         c_comment_name(mc, g->nodes[s->node]->name);
@@ -1216,7 +1413,7 @@ static int gen_model(const crucible_graph_view *g, const lowered *L,
         snprintf(d, sizeof d, "static const int32_t s%u", i);
         emit_i32(mc, d, s->shift, s->cnt);
     }
-    sb_puts(mc, "\nint model_run(const int8_t *in, int8_t *out)\n{\n    int rc = 0;\n");
+    sb_puts(mc, "\nint model_run(const int8_t *in, model_output_t *out)\n{\n    int rc = 0;\n");
     for (uint32_t i = 0; i < L->n; i++) {
         const step *s = &L->steps[i];
         char a[64], o[64];
@@ -1270,8 +1467,42 @@ static int gen_model(const crucible_graph_view *g, const lowered *L,
             break;
         case ST_RESHAPE:
             sb_printf(mc, "        crk_reshape(%s, %s, %llu);\n", a, o,
-                      (unsigned long long)numel(T(g, s->out)));
+                      (unsigned long long)(numel(T(g, s->out)) *
+                                           esz(T(g, s->out))));
             break;
+        case ST_DEQ:
+            sb_printf(mc, "        f_deq((const int8_t *)%s, (float *)%s, %llu, %.9gf, %d);\n",
+                      a, o, (unsigned long long)numel(T(g, s->out)),
+                      (double)s->fs, (int)s->zin);
+            break;
+        case ST_QUANT:
+            sb_printf(mc, "        f_quant((const float *)%s, (int8_t *)%s, %llu, %.9gf, %d);\n",
+                      a, o, (unsigned long long)numel(T(g, s->out)),
+                      (double)s->fs, (int)s->zout);
+            break;
+        case ST_FADD:
+            sb_printf(mc, "        f_add((const float *)%s, c%u, (float *)%s, %d, %lld, "
+                      "%lld, %lld);\n", a, i, o, (int)p[0],
+                      (long long)(p[0] == 1 ? (long long)numel(T(g, s->out)) : p[1]),
+                      (long long)p[2], (long long)(p[0] == 0
+                          ? (long long)numel(T(g, s->out)) : p[3]));
+            break;
+        case ST_FRELU:
+            sb_printf(mc, "        f_relu((const float *)%s, (float *)%s, %llu);\n",
+                      a, o, (unsigned long long)numel(T(g, s->out)));
+            break;
+        case ST_FMAXPOOL: {
+            const crucible_tensor_view *yv = T(g, s->out);
+            sb_printf(mc, "        static const int32_t g[13] = {%lld, %lld, %lld, %lld, "
+                      "%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld};\n"
+                      "        f_maxpool((const float *)%s, (float *)%s, g);\n",
+                      (long long)p[0], (long long)p[1], (long long)p[2],
+                      (long long)p[3], (long long)p[4], (long long)p[5],
+                      (long long)p[6], (long long)p[7], (long long)p[8],
+                      (long long)p[9], (long long)p[10], (long long)yv->dims[2],
+                      (long long)yv->dims[3], a, o);
+            break;
+        }
         case ST_TRANSPOSE:
             sb_printf(mc, "        static const int32_t d[4] = {%lld, %lld, "
                       "%lld, %lld}, pm[4] = {%lld, %lld, %lld, %lld};\n"
@@ -1319,14 +1550,14 @@ static void gen_main(const crucible_verify_ctx *v, const char *inject, sbuf *b)
     }
     if (!ns) sb_puts(b, "  {0}\n");
     sb_puts(b,
-        "};\nstatic int8_t output[MODEL_OUTPUT_SIZE];\n\n"
+        "};\nstatic model_output_t output[MODEL_OUTPUT_SIZE];\n\n"
         "static void hex_line(char *l, unsigned k, int rc)\n{\n"
         "    const char *hx = \"0123456789abcdef\";\n    unsigned j = 0, i;\n"
         "    l[j++] = 'S'; l[j++] = hx[(k >> 12) & 15]; l[j++] = hx[(k >> 8) & 15];\n"
         "    l[j++] = hx[(k >> 4) & 15]; l[j++] = hx[k & 15];\n"
         "    l[j++] = rc ? '!' : ' '; l[j] = 0;\n    mcu_puts(l);\n"
-        "    for (i = 0; i < MODEL_OUTPUT_SIZE; i++) {\n"
-        "        unsigned char u = (unsigned char)output[i];\n"
+        "    for (i = 0; i < MODEL_OUTPUT_BYTES; i++) { /* bytes, little-endian */\n"
+        "        unsigned char u = ((const unsigned char *)output)[i];\n"
         "        l[0] = hx[u >> 4]; l[1] = hx[u & 15]; l[2] = 0;\n        mcu_puts(l);\n"
         "    }\n    mcu_puts(\"\\n\");\n}\n\n"
         "/* Sample 0's model_run is bracketed by the instruction-count markers;\n"
@@ -1343,7 +1574,7 @@ static void gen_main(const crucible_verify_ctx *v, const char *inject, sbuf *b)
         sb_puts(b, "        for (;;) {} /* test_inject = hang */\n");
     if (inject && !strcmp(inject, "mismatch"))
         sb_puts(b, "        if (k == N_SAMPLES - 1) /* test_inject = mismatch */\n"
-                   "            output[MODEL_OUTPUT_SIZE / 2] ^= 1;\n");
+                   "            ((unsigned char *)output)[MODEL_OUTPUT_BYTES / 2] ^= 1;\n");
     sb_puts(b,
         "        hex_line(line, k, rc);\n"
         "        if (count) break;\n    }\n"
@@ -1984,11 +2215,12 @@ int mcugen_verify(const crucible_host *h, const mcugen_target *t,
         const crucible_sample *s = ctx->samples[k];
         if (!s || s->n_inputs != 1 || s->n_outputs != 1 ||
             s->inputs[0]->data_bytes != numel(gx) ||
-            s->outputs[0]->data_bytes != numel(gy) || !s->inputs[0]->data ||
-            !s->outputs[0]->data) {
+            s->outputs[0]->data_bytes != numel(gy) * esz(gy) ||
+            !s->inputs[0]->data || !s->outputs[0]->data) {
             snprintf(msg, sizeof msg, "sample %u is not one i8 input of %llu "
-                     "bytes and one i8 output of %llu bytes", k,
-                     (unsigned long long)numel(gx), (unsigned long long)numel(gy));
+                     "bytes and one output of %llu bytes", k,
+                     (unsigned long long)numel(gx),
+                     (unsigned long long)(numel(gy) * esz(gy)));
             ctx->report(ctx->ctx, "run", NULL, CRUCIBLE_VERDICT_FAIL, msg, NULL);
             return CRUCIBLE_OK;
         }
@@ -2217,7 +2449,8 @@ int mcugen_verify(const crucible_host *h, const mcugen_target *t,
         o += 15;
         uint32_t k;
         for (k = 0; k < ctx->n_samples; k++) {
-            const int8_t *want = ctx->samples[k]->outputs[0]->data;
+            const uint8_t *want = ctx->samples[k]->outputs[0]->data;
+            const uint32_t es = esz(gy);
             if (o[0] != 'S' || strlen(o) < 6) break;
             if (o[5] == '!') {
                 snprintf(msg, sizeof msg, "sample %u: model_run returned an "
@@ -2226,16 +2459,30 @@ int mcugen_verify(const crucible_host *h, const mcugen_target *t,
             }
             const char *p = o + 6;
             uint64_t j;
-            for (j = 0; j < ne; j++, p += 2) {
-                int a = hexv(p[0]), b = hexv(p[1]);
-                if (a < 0 || b < 0) break;
-                int8_t got = (int8_t)(uint8_t)(a * 16 + b);
+            for (j = 0; j < ne; j++) { /* element j: es bytes */
+                uint8_t got[4];
+                uint32_t b;
+                for (b = 0; b < es; b++, p += 2) {
+                    int hi = hexv(p[0]), lo = hexv(p[1]);
+                    if (hi < 0 || lo < 0) break;
+                    got[b] = (uint8_t)(hi * 16 + lo);
+                }
+                if (b < es) break;
                 values++;
-                if (got != want[j]) {
-                    if (!mism)
+                if (memcmp(got, want + j * es, es)) {
+                    if (!mism && es == 4) {
+                        float fg, fw;
+                        memcpy(&fg, got, 4);
+                        memcpy(&fw, want + j * 4, 4);
+                        snprintf(msg, sizeof msg, "sample %u, output %s[%llu]: "
+                                 "firmware %.9g, reference %.9g (f32 bits "
+                                 "differ)", k, gy->name, (unsigned long long)j,
+                                 (double)fg, (double)fw);
+                    } else if (!mism)
                         snprintf(msg, sizeof msg, "sample %u, output %s[%llu]: "
                                  "firmware %d, reference %d", k, gy->name,
-                                 (unsigned long long)j, (int)got, (int)want[j]);
+                                 (unsigned long long)j, (int)(int8_t)got[0],
+                                 (int)(int8_t)want[j]);
                     mism++;
                 }
             }
@@ -2252,9 +2499,10 @@ int mcugen_verify(const crucible_host *h, const mcugen_target *t,
                      k, ctx->n_samples);
         else if (k == ctx->n_samples && !mism) {
             verdict = CRUCIBLE_VERDICT_PASS;
-            snprintf(msg, sizeof msg, "%u samples bit-exact (%llu int8 values) "
+            snprintf(msg, sizeof msg, "%u samples bit-exact (%llu %s values) "
                      "in %s -M %s; stack used %lld of %lld bytes",
-                     ctx->n_samples, (unsigned long long)values, qemu, mach,
+                     ctx->n_samples, (unsigned long long)values,
+                     is_f32(gy) ? "f32" : "int8", qemu, mach,
                      stack_used, stack);
         } else if (mism) {
             size_t l = strlen(msg);
