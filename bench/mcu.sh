@@ -8,8 +8,8 @@
 #   bench/mcu.sh [BUILD_DIR]        (default: build)
 #
 # Needs the cross-compilers and QEMU (gcc-arm-none-eabi, qemu-system-arm,
-# gcc-riscv64-unknown-elf, qemu-system-misc); python3 only to read the
-# JSON reports.
+# gcc-riscv64-unknown-elf, qemu-system-misc); /usr/bin/python3 (numpy,
+# onnx) only to read the JSON reports and to convert mnist8's inputs.
 set -u
 cd "$(dirname "$0")/.."
 B=${1:-build}/bin/crucible
@@ -20,10 +20,24 @@ CFG=$OUT/count.ini
 printf '[target.mcu-rp2040]\ncount_instructions = true\n[target.mcu-riscv]\ncount_instructions = true\n' > "$CFG"
 [ -x "$B" ] || { echo "bench/mcu.sh: $B not built" >&2; exit 1; }
 
+# mnist8_cntk's test inputs are float pixels 0..255; with --io int8 the
+# firmware takes the quantiser's int8 input (scale 1, zero point -128, as
+# the quantiser reports for these inputs): q = round(x) - 128
+M8=$SH/onnx/mnist8_cntk
+M8IN=""
+if [ -d "$M8" ]; then
+  for i in 0 1 2; do
+    /usr/bin/python3 -c "import sys, numpy as np, onnx; from onnx import numpy_helper
+t = numpy_helper.to_array(onnx.load_tensor(sys.argv[1]))
+np.save(sys.argv[2], np.clip(np.round(t) - 128, -128, 127).astype(np.int8))" \
+      "$M8/test_data_set_$i/input_0.pb" "$OUT/m8_in_$i.npy" && M8IN="$M8IN $OUT/m8_in_$i.npy"
+  done
+fi
+
 # name | model | extra compile arguments
 MODELS="digits-mlp|docs/examples/digits/mlp/model.onnx|--quant int8 --calib docs/examples/digits/test-x-mlp.npy --io int8 --samples 8
 digits-cnn|docs/examples/digits/cnn/model.onnx|--quant int8 --calib docs/examples/digits/test-x-cnn.npy --io int8 --samples 8
-mnist8_cntk|$SH/onnx/mnist8_cntk/model.onnx|--quant int8 --calib $SH/onnx/mnist8_cntk/test_data_set_0/input_0.pb $SH/onnx/mnist8_cntk/test_data_set_1/input_0.pb $SH/onnx/mnist8_cntk/test_data_set_2/input_0.pb --io int8 --samples 3
+mnist8_cntk|$SH/onnx/mnist8_cntk/model.onnx|--quant int8 --calib $SH/onnx/mnist8_cntk/test_data_set_0/input_0.pb $SH/onnx/mnist8_cntk/test_data_set_1/input_0.pb $SH/onnx/mnist8_cntk/test_data_set_2/input_0.pb --io int8 --input$M8IN
 atmega_mnist14|$SH/onnx/atmega_mnist14/model.onnx|--quant int8 --calib $SH/onnx/atmega_mnist14/test_data_set_0/input_0.pb $SH/onnx/atmega_mnist14/test_data_set_1/input_0.pb $SH/onnx/atmega_mnist14/test_data_set_2/input_0.pb --io int8 --input $SH/onnx/atmega_mnist14/test_data_set_0/input_0.pb $SH/onnx/atmega_mnist14/test_data_set_1/input_0.pb $SH/onnx/atmega_mnist14/test_data_set_2/input_0.pb
 hello_world_int8|$SH/tflite/hello_world_int8/model.tflite|--input $SH/tflite/hello_world_int8/test_data_set_0/input_0.npy $SH/tflite/hello_world_int8/test_data_set_1/input_0.npy $SH/tflite/hello_world_int8/test_data_set_2/input_0.npy
 micro_speech|$SH/tflite/micro_speech_quantized/model.tflite|--input $SH/tflite/micro_speech_quantized/test_data_set_0/input_0.npy $SH/tflite/micro_speech_quantized/test_data_set_1/input_0.npy"
@@ -34,7 +48,7 @@ echo "$MODELS" | while IFS='|' read -r name model args; do
     # shellcheck disable=SC2086
     "$B" compile "$model" --target $t $args --config "$CFG" --json \
       -o "$OUT/$name.$t.tptpkg" > "$OUT/$name.$t.json" 2> "$OUT/$name.$t.err"
-    python3 - "$name" "$t" "$OUT/$name.$t.json" "$OUT/$name.$t.err" >> "$OUT/rows" <<'PY'
+    /usr/bin/python3 - "$name" "$t" "$OUT/$name.$t.json" "$OUT/$name.$t.err" >> "$OUT/rows" <<'PY'
 import json, sys
 name, t, jf, ef = sys.argv[1:5]
 arch = {"mcu-rp2040": "M0+", "mcu-riscv": "rv32imac"}[t]

@@ -1065,7 +1065,9 @@ static int make_plan(const crucible_host *h, const crucible_graph_view *g,
     /* naive: every intermediate (non-constant, non-boundary) tensor */
     for (uint32_t i = 0; i < g->n_tensors; i++) {
         const crucible_tensor_view *t = g->tensors[i];
-        if (t->data || (int32_t)i == ti || (int32_t)i == to) continue;
+        if (t->data || (int32_t)i == ti || (int32_t)i == to ||
+            producer(g, (int32_t)i) < 0) /* dead tensors: not in any plan */
+            continue;
         uint32_t bits = t->dtype == CRUCIBLE_DT_I32 || is_f32(t) ? 32 : 8;
         P->naive += numel(t) * bits / 8;
     }
