@@ -1182,11 +1182,12 @@ int mcugen_query(const mcugen_target *t, const crucible_query_ctx *ctx,
         int64_t live = 0;
         for (uint32_t k = 0; k < n->n_inputs; k++) {
             const crucible_tensor_view *tv = T(g, n->inputs[k]);
-            if (tv && !tv->data) live += (int64_t)numel(tv);
+            if (tv && !tv->data) live += (int64_t)(numel(tv) * esz(tv));
             if (tv && tv->data && i == node) mine_f += (int64_t)tv->data_bytes;
         }
         const crucible_tensor_view *o = T(g, n->outputs[0]);
-        if (o && o->dtype == CRUCIBLE_DT_I8) live += (int64_t)numel(o);
+        if (o && (o->dtype == CRUCIBLE_DT_I8 || is_f32(o)))
+            live += (int64_t)(numel(o) * esz(o));
         if (live > peak) peak = live;
         if (i == node) mine_r = live;
     }
