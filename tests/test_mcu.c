@@ -430,3 +430,47 @@ TEST(test_mcu_mnist8_float_islands_bitexact)
     free(out);
     return TEST_PASS;
 }
+
+/* int8 add / mul / sub (TFLite semantics): a residual add of the graph
+ * input, a per-channel constant multiplier (broadcast), and a subtraction
+ * reading the input a third time - bit-exact on both architectures. */
+static const char residual_ir[] =
+    "crucible-ir 1\n"
+    "graph mcu_residual\n"
+    "tensor x : i8[1, 2, 4, 4] quant(scales=[0.05], zero_points=[3])\n"
+    "tensor cw : i8[2, 2, 3, 3] quant(axis=0, scales=[0.01, 0.02], zero_points=[0, 0]) = [12, -50, 33, 7, 90, -17, 44, -3, 21, -66, 8, 19, -27, 101, -5, 38, -74, 2, 55, -9, 16, 70, -35, 4, -88, 29, 13, -41, 60, 9, -12, 25, 47, -56, 3, 18]\n"
+    "tensor cb : i32[2] quant(axis=0, scales=[0.0005, 0.001], zero_points=[0, 0]) = [150, -90]\n"
+    "tensor acc : i32[1, 2, 4, 4] quant(axis=1, scales=[0.0005, 0.001], zero_points=[0, 0])\n"
+    "tensor y1 : i8[1, 2, 4, 4] quant(scales=[0.04], zero_points=[-5])\n"
+    "tensor s1 : i8[1, 2, 4, 4] quant(scales=[0.07], zero_points=[2])\n"
+    "tensor k : i8[2, 1, 1] quant(scales=[0.02], zero_points=[1]) = [37, -60]\n"
+    "tensor m1 : i8[1, 2, 4, 4] quant(scales=[0.03], zero_points=[-4])\n"
+    "tensor out : i8[1, 2, 4, 4] quant(scales=[0.06], zero_points=[0])\n"
+    "node conv : conv2d(x, cw, cb) -> (acc) {pads=[1, 1, 1, 1]}\n"
+    "node rq : requantize(acc) -> (y1) {rounding=\"fixed_q31\"}\n"
+    "node res : add(y1, x) -> (s1) {rounding=\"fixed_q31\"}\n"
+    "node scale : mul(s1, k) -> (m1) {rounding=\"fixed_q31\"}\n"
+    "node back : sub(m1, x) -> (out) {rounding=\"fixed_q31\"}\n"
+    "inputs (x)\n"
+    "outputs (out)\n";
+
+TEST(test_mcu_int8_add_mul_sub_bitexact)
+{
+    if (!plugin_built("mcu-riscv") || !plugin_built("mcu-rp2040"))
+        SKIP("MCU plugins not built");
+    if (!have("riscv64-unknown-elf-gcc") || !have("qemu-system-riscv32") ||
+        !have("arm-none-eabi-gcc") || !have("qemu-system-arm"))
+        SKIP("cross-compilers or QEMU missing (gcc-riscv64-unknown-elf, "
+             "qemu-system-misc, gcc-arm-none-eabi, qemu-system-arm)");
+    const char *d = test_tmpdir();
+    char path[1024], *out = NULL;
+    snprintf(path, sizeof path, "%s/res.crir", d);
+    CHECK(test_write(path, residual_ir) == 0);
+    int rc = test_sh(&out, "'%s' compile '%s' --target mcu-riscv,mcu-rp2040 "
+                     "--samples 6 -o '%s/res.tptpkg' 2>&1", BIN, path, d);
+    CHECK_MSG(rc == 0, "%s", out);
+    const char *p = strstr(out, "6 samples bit-exact (192 int8 values)");
+    CHECK_MSG(p && strstr(p + 1, "6 samples bit-exact (192 int8 values)"), "%s", out);
+    free(out);
+    return TEST_PASS;
+}

@@ -369,7 +369,7 @@ static int get_ints(const crucible_node_view *n, const char *name,
 /* ---- lowering: steps -------------------------------------------------- */
 enum { ST_FC = 1, ST_CONV, ST_MAXPOOL, ST_AVGPOOL, ST_CLAMP, ST_RQ8,
        ST_RESHAPE, ST_TRANSPOSE, ST_SOFTMAX, ST_DEQ, ST_QUANT, ST_FADD,
-       ST_FRELU, ST_FMAXPOOL };
+       ST_FRELU, ST_FMAXPOOL, ST_BIN };
 
 typedef struct step {
     int kind;
@@ -384,6 +384,7 @@ typedef struct step {
     uint64_t macs;
     int fold; /* FC: input zero point folded into the bias */
     float fs; /* DEQ / QUANT: the scale */
+    int32_t in2; /* BIN: the second input (-1 none) */
 } step;
 
 typedef struct lowered {
@@ -541,6 +542,41 @@ static int fadd_mode(const crucible_graph_view *g, const crucible_node_view *n,
     return -1;
 }
 
+/* int8 add / sub / mul (TFLite semantics, as the interpreter's q_binary):
+ * two i8 inputs per tensor (activations or constants), numpy broadcasting
+ * at rank <= 4, an i8 output. */
+static int check_bin_i8(const crucible_graph_view *g,
+                        const crucible_node_view *n, char *why, size_t wn)
+{
+    const crucible_tensor_view *y = T(g, n->outputs[0]);
+    float s;
+    int32_t z;
+    if (n->n_inputs != 2 || n->inputs[0] < 0 || n->inputs[1] < 0 ||
+        y->rank > 4 || pt(y, &s, &z) || !is_q31(n)) {
+        snprintf(why, wn, "%s %s: two i8 inputs and an i8 output per tensor, "
+                 "rank <= 4, rounding \"fixed_q31\"", n->op_name, n->name);
+        return -1;
+    }
+    for (int k = 0; k < 2; k++) {
+        const crucible_tensor_view *x = T(g, n->inputs[k]);
+        if (!x || x->dtype != CRUCIBLE_DT_I8 || pt(x, &s, &z) || x->rank > 4) {
+            snprintf(why, wn, "%s %s: input %d must be i8 per tensor, rank "
+                     "<= 4", n->op_name, n->name, k);
+            return -1;
+        }
+        for (int32_t i = 0; i < x->rank; i++) {
+            int64_t d = x->dims[x->rank - 1 - i];
+            int64_t o = y->dims[y->rank - 1 - i];
+            if (i >= y->rank || (d != 1 && d != o)) {
+                snprintf(why, wn, "%s %s: input %d does not broadcast to the "
+                         "output", n->op_name, n->name, k);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
 /* Per-node support, pure (used by query and by lowering). */
 static int node_supported(const crucible_graph_view *g, uint32_t ni, char *why,
                           size_t wn)
@@ -598,9 +634,14 @@ static int node_supported(const crucible_graph_view *g, uint32_t ni, char *why,
         }
         return 0;
     }
+    case CRUCIBLE_OP_SUB:
+    case CRUCIBLE_OP_MUL:
     case CRUCIBLE_OP_ADD: {
         int ia, ic;
-        if (fadd_mode(g, n, &ia, &ic) < 0) {
+        const crucible_tensor_view *y = T(g, n->outputs[0]);
+        if (y && y->dtype == CRUCIBLE_DT_I8)
+            return check_bin_i8(g, n, why, wn);
+        if (n->op != CRUCIBLE_OP_ADD || fadd_mode(g, n, &ia, &ic) < 0) {
             snprintf(why, wn, "add %s: the MCU adds a float constant (scalar, "
                      "same shape, per channel or per last axis) to a float "
                      "tensor only", n->name);
@@ -733,6 +774,7 @@ static step *add_step(lowered *L)
     step *s = &L->steps[L->n++];
     memset(s, 0, sizeof *s);
     s->act_node = UINT32_MAX;
+    s->in2 = -1;
     return s;
 }
 
@@ -892,7 +934,55 @@ static int lower(const crucible_host *h, const crucible_graph_view *g,
             s->kind = ST_QUANT;
             s->fs = sy;
             break;
-        case CRUCIBLE_OP_ADD: {
+        case CRUCIBLE_OP_SUB:
+        case CRUCIBLE_OP_MUL:
+        case CRUCIBLE_OP_ADD:
+            if (!fl) { /* int8: the interpreter's q_binary parameters */
+                const crucible_tensor_view *ta = T(g, n->inputs[0]),
+                                           *tb = T(g, n->inputs[1]);
+                float sa = 1.0f, sb = 1.0f;
+                int32_t za = 0, zb = 0, mm[3], ss[3];
+                pt(ta, &sa, &za);
+                pt(tb, &sb, &zb);
+                s->kind = ST_BIN;
+                s->in = n->inputs[0];
+                s->in2 = n->inputs[1];
+                s->zin = za;
+                s->p[0] = zb;
+                if (act_range(g, n, sy, zy, &s->lo, &s->hi, why, wn)) {
+                    rc = CRUCIBLE_E_UNSUPPORTED;
+                    break;
+                }
+                int bad;
+                if (n->op == CRUCIBLE_OP_MUL) {
+                    bad = q_multiplier((double)sa * (double)sb / (double)sy,
+                                       &mm[2], &ss[2]);
+                    mm[0] = mm[1] = ss[0] = ss[1] = 0;
+                } else {
+                    const double m2 = 2.0 * (double)(sa > sb ? sa : sb);
+                    bad = q_multiplier((double)sa / m2, &mm[0], &ss[0]) ||
+                          q_multiplier((double)sb / m2, &mm[1], &ss[1]) ||
+                          q_multiplier(m2 / ((double)(1 << 20) * (double)sy),
+                                       &mm[2], &ss[2]);
+                }
+                if (bad) {
+                    snprintf(why, wn, "%s %s: a rescaling factor is not a Q31 "
+                             "multiplier", n->op_name, n->name);
+                    rc = CRUCIBLE_E_UNSUPPORTED;
+                    break;
+                }
+                for (int k = 0; k < 3; k++) s->p[1 + k] = mm[k], s->p[4 + k] = ss[k];
+                for (int k = 0; k < 2; k++)
+                    if (T(g, n->inputs[k])->data)
+                        L->const_bytes += T(g, n->inputs[k])->data_bytes;
+                break;
+            }
+            if (n->op != CRUCIBLE_OP_ADD) {
+                rc = CRUCIBLE_E_UNSUPPORTED;
+                break;
+            }
+            /* fall through: a float add of a constant */
+            {
             int ia = 0, ic = 1;
             int mode = fadd_mode(g, n, &ia, &ic);
             const crucible_tensor_view *x = T(g, n->inputs[ia]);
@@ -907,7 +997,7 @@ static int lower(const crucible_host *h, const crucible_graph_view *g,
                                                           (uint64_t)s->p[1]);
             L->const_bytes += T(g, s->w)->data_bytes;
             break;
-        }
+            }
         case CRUCIBLE_OP_RESHAPE:
             s->kind = ST_RESHAPE;
             break;
@@ -1073,8 +1163,10 @@ static int make_plan(const crucible_host *h, const crucible_graph_view *g,
     }
     for (uint32_t si = 0; si < L->n; si++) {
         const step *s = &L->steps[si];
-        int32_t bi = P->buf_of[s->in];
+        int32_t bi = s->in >= 0 ? P->buf_of[s->in] : -1;
         if (bi >= 0 && P->bufs[bi].last < si) P->bufs[bi].last = si;
+        int32_t bi2 = s->in2 >= 0 ? P->buf_of[s->in2] : -1;
+        if (bi2 >= 0 && P->bufs[bi2].last < si) P->bufs[bi2].last = si;
         if (s->out == to) {
             P->buf_of[to] = 1;
             continue;
@@ -1244,6 +1336,10 @@ static void emit_i32(sbuf *b, const char *decl, const int32_t *v, size_t n)
 static void buf_expr(const plan *P, int32_t t, char *dst, size_t n)
 {
     int32_t bi = P->buf_of[t];
+    if (bi < 0) { /* a constant operand (int8 add / sub / mul) */
+        snprintf(dst, n, "k%d", (int)t);
+        return;
+    }
     const buf *b = &P->bufs[bi];
     if (b->kind == B_IN) snprintf(dst, n, "in");
     else if (b->kind == B_OUT) snprintf(dst, n, "out");
@@ -1360,6 +1456,23 @@ static int gen_model(const crucible_graph_view *g, const lowered *L,
     char d[128];
     for (uint32_t i = 0; i < L->n; i++) {
         const step *s = &L->steps[i];
+        if (s->kind == ST_BIN) {
+            for (int k = 0; k < 2; k++) {
+                int32_t t = k ? s->in2 : s->in;
+                const crucible_tensor_view *c = T(g, t);
+                int seen = 0;
+                if (!c->data) continue;
+                for (uint32_t j = 0; j < i; j++)
+                    if (L->steps[j].kind == ST_BIN &&
+                        (L->steps[j].in == t || L->steps[j].in2 == t))
+                        seen = 1;
+                if (k == 1 && s->in == t) seen = 1;
+                if (seen) continue;
+                snprintf(d, sizeof d, "static const int8_t k%d", (int)t);
+                emit_bytes(mc, d, c->data, c->data_bytes);
+            }
+            continue;
+        }
         if (s->kind == ST_FADD) {
             const crucible_tensor_view *c = T(g, s->w);
             const uint8_t *cb = c->data;
@@ -1473,6 +1586,39 @@ static int gen_model(const crucible_graph_view *g, const lowered *L,
                       (unsigned long long)(numel(T(g, s->out)) *
                                            esz(T(g, s->out))));
             break;
+        case ST_BIN: {
+            const crucible_tensor_view *tv[3] = {T(g, s->out), T(g, s->in),
+                                                 T(g, s->in2)};
+            char b2[64];
+            buf_expr(P, s->in2, b2, sizeof b2);
+            sb_puts(mc, "        static const crk_bcast4 sh = {");
+            for (int k = 0; k < 3; k++) {
+                sb_puts(mc, "{");
+                for (int i4 = 0; i4 < 4; i4++) {
+                    int ai = i4 - (4 - tv[k]->rank);
+                    sb_printf(mc, "%lld%s", (long long)(ai < 0 ? 1 : tv[k]->dims[ai]),
+                              i4 < 3 ? ", " : "");
+                }
+                sb_puts(mc, k < 2 ? "}, " : "}};\n");
+            }
+            const char *fn = g->nodes[s->node]->op == CRUCIBLE_OP_MUL ? "crk_mul_i8"
+                             : g->nodes[s->node]->op == CRUCIBLE_OP_SUB ? "crk_sub_i8"
+                                                                       : "crk_add_i8";
+            if (g->nodes[s->node]->op == CRUCIBLE_OP_MUL)
+                sb_printf(mc, "        static const crk_mul_params p = {%d, %d, %d, "
+                          "%lld, %lld, %d, %d};\n", (int)s->zin, (int)p[0],
+                          (int)s->zout, (long long)p[3], (long long)p[6],
+                          (int)s->lo, (int)s->hi);
+            else
+                sb_printf(mc, "        static const crk_add_params p = {%d, %d, %d, "
+                          "20, %lld, %lld, %lld, %lld, %lld, %lld, %d, %d};\n",
+                          (int)s->zin, (int)p[0], (int)s->zout, (long long)p[1],
+                          (long long)p[4], (long long)p[2], (long long)p[5],
+                          (long long)p[3], (long long)p[6], (int)s->lo,
+                          (int)s->hi);
+            sb_printf(mc, "        rc |= %s(&p, &sh, %s, %s, %s);\n", fn, a, b2, o);
+            break;
+        }
         case ST_DEQ:
             sb_printf(mc, "        f_deq((const int8_t *)%s, (float *)%s, %llu, %.9gf, %d);\n",
                       a, o, (unsigned long long)numel(T(g, s->out)),
