@@ -474,3 +474,43 @@ TEST(test_mcu_int8_add_mul_sub_bitexact)
     free(out);
     return TEST_PASS;
 }
+
+/* int8 sigmoid / tanh as 256-entry tables computed like the interpreter's;
+ * an int8 relu without the int8 rounding attribute is refused by name. */
+static const char lut_ir[] =
+    "crucible-ir 1\n"
+    "graph mcu_lut\n"
+    "tensor x : i8[1, 40] quant(scales=[0.08], zero_points=[-7])\n"
+    "tensor s : i8[1, 40] quant(scales=[0.00390625], zero_points=[-128])\n"
+    "tensor t : i8[1, 40] quant(scales=[0.0078125], zero_points=[0])\n"
+    "node sg : sigmoid(x) -> (s) {rounding=\"fixed_q31\"}\n"
+    "node th : tanh(s) -> (t) {rounding=\"fixed_q31\"}\n"
+    "inputs (x)\n"
+    "outputs (t)\n";
+
+TEST(test_mcu_lut_bitexact_and_relu_refusal)
+{
+    if (!plugin_built("mcu-riscv")) SKIP("plugin mcu-riscv not built");
+    if (!have("riscv64-unknown-elf-gcc")) SKIP("riscv64-unknown-elf-gcc not found (install gcc-riscv64-unknown-elf)");
+    if (!have("qemu-system-riscv32")) SKIP("qemu-system-riscv32 not found (install qemu-system-misc)");
+    const char *d = test_tmpdir();
+    char path[1024], *out = NULL;
+    snprintf(path, sizeof path, "%s/lut.crir", d);
+    CHECK(test_write(path, lut_ir) == 0);
+    int rc = test_sh(&out, "'%s' compile '%s' --target mcu-riscv --samples 6 "
+                     "-o '%s/lut.tptpkg' 2>&1", BIN, path, d);
+    CHECK_MSG(rc == 0 && test_contains(out, "6 samples bit-exact (240 int8 values)"),
+              "%s", out);
+    free(out);
+    snprintf(path, sizeof path, "%s/relu.crir", d);
+    CHECK(test_write(path, "crucible-ir 1\ngraph r\n"
+                     "tensor x : i8[1, 8] quant(scales=[0.1], zero_points=[3])\n"
+                     "tensor y : i8[1, 8] quant(scales=[0.1], zero_points=[3])\n"
+                     "node r1 : relu(x) -> (y)\ninputs (x)\noutputs (y)\n") == 0);
+    rc = test_sh(&out, "'%s' compile '%s' --target mcu-riscv -o '%s/r.tptpkg' 2>&1",
+                 BIN, path, d);
+    CHECK_MSG(rc != 0 && test_contains(out, "relu r1") &&
+              test_contains(out, "fixed_q31"), "%s", out);
+    free(out);
+    return TEST_PASS;
+}

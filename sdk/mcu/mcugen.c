@@ -369,7 +369,7 @@ static int get_ints(const crucible_node_view *n, const char *name,
 /* ---- lowering: steps -------------------------------------------------- */
 enum { ST_FC = 1, ST_CONV, ST_MAXPOOL, ST_AVGPOOL, ST_CLAMP, ST_RQ8,
        ST_RESHAPE, ST_TRANSPOSE, ST_SOFTMAX, ST_DEQ, ST_QUANT, ST_FADD,
-       ST_FRELU, ST_FMAXPOOL, ST_BIN };
+       ST_FRELU, ST_FMAXPOOL, ST_BIN, ST_LUT };
 
 typedef struct step {
     int kind;
@@ -385,6 +385,7 @@ typedef struct step {
     int fold; /* FC: input zero point folded into the bias */
     float fs; /* DEQ / QUANT: the scale */
     int32_t in2; /* BIN: the second input (-1 none) */
+    int8_t table[256]; /* LUT */
 } step;
 
 typedef struct lowered {
@@ -611,6 +612,19 @@ static int node_supported(const crucible_graph_view *g, uint32_t ni, char *why,
         }
         return 0;
     }
+    case CRUCIBLE_OP_SIGMOID:
+    case CRUCIBLE_OP_TANH: {
+        float s;
+        int32_t z;
+        if (check_i8_io(g, n, why, wn)) return -1;
+        if (pt(T(g, n->inputs[0]), &s, &z) || pt(T(g, n->outputs[0]), &s, &z) ||
+            !is_q31(n)) {
+            snprintf(why, wn, "%s %s: i8 per tensor with rounding "
+                     "\"fixed_q31\" only", n->op_name, n->name);
+            return -1;
+        }
+        return 0;
+    }
     case CRUCIBLE_OP_DEQUANTIZE: {
         float sx;
         int32_t zx;
@@ -664,6 +678,12 @@ static int node_supported(const crucible_graph_view *g, uint32_t ni, char *why,
         if (pt(T(g, n->inputs[0]), &s, &z) || pt(T(g, n->outputs[0]), &s, &z)) {
             snprintf(why, wn, "%s %s: i8 tensors need per-tensor "
                      "quantisation parameters", n->op_name, n->name);
+            return -1;
+        }
+        if (n->op != CRUCIBLE_OP_MAX_POOL2D && !is_q31(n)) {
+            snprintf(why, wn, "%s %s: an int8 %s needs rounding "
+                     "\"fixed_q31\" (the reference interpreter's int8 "
+                     "semantics)", n->op_name, n->name, n->op_name);
             return -1;
         }
         if (n->op == CRUCIBLE_OP_MAX_POOL2D || n->op == CRUCIBLE_OP_AVG_POOL2D) {
@@ -926,6 +946,24 @@ static int lower(const crucible_host *h, const crucible_graph_view *g,
             continue;
         }
         switch (n->op) {
+        case CRUCIBLE_OP_SIGMOID:
+        case CRUCIBLE_OP_TANH: {
+            /* the 256-entry table, computed as host/interp_q.c's
+             * interp_q_lut (same f32 expressions, same libm) */
+            const float inv = 1.0f / sy;
+            for (int32_t v = -128; v <= 127; v++) {
+                const float deq = sx * (float)(v - zx);
+                const float tr = n->op == CRUCIBLE_OP_TANH
+                                     ? tanhf(deq) : 1.0f / (1.0f + expf(-deq));
+                const float r = roundf(tr * inv);
+                const double q = (double)(r + (float)zy);
+                s->table[v + 128] = (int8_t)(q < -128.0 ? -128
+                                             : q > 127.0 ? 127 : (int32_t)q);
+            }
+            s->kind = ST_LUT;
+            L->const_bytes += 256;
+            break;
+        }
         case CRUCIBLE_OP_DEQUANTIZE:
             s->kind = ST_DEQ;
             s->fs = sx;
@@ -1456,6 +1494,11 @@ static int gen_model(const crucible_graph_view *g, const lowered *L,
     char d[128];
     for (uint32_t i = 0; i < L->n; i++) {
         const step *s = &L->steps[i];
+        if (s->kind == ST_LUT) {
+            snprintf(d, sizeof d, "static const int8_t t%u", i);
+            emit_bytes(mc, d, s->table, 256);
+            continue;
+        }
         if (s->kind == ST_BIN) {
             for (int k = 0; k < 2; k++) {
                 int32_t t = k ? s->in2 : s->in;
@@ -1585,6 +1628,10 @@ static int gen_model(const crucible_graph_view *g, const lowered *L,
             sb_printf(mc, "        crk_reshape(%s, %s, %llu);\n", a, o,
                       (unsigned long long)(numel(T(g, s->out)) *
                                            esz(T(g, s->out))));
+            break;
+        case ST_LUT:
+            sb_printf(mc, "        crk_lut_i8(%s, %s, %llu, t%u);\n", a, o,
+                      (unsigned long long)numel(T(g, s->out)), i);
             break;
         case ST_BIN: {
             const crucible_tensor_view *tv[3] = {T(g, s->out), T(g, s->in),
