@@ -514,3 +514,35 @@ TEST(test_mcu_lut_bitexact_and_relu_refusal)
     free(out);
     return TEST_PASS;
 }
+
+/* int8 concat along channels of two activations (one the graph input,
+ * also live for the concat) and a constant with its own scale (requantised
+ * on the way in), bit-exact. */
+static const char concat_ir[] =
+    "crucible-ir 1\n"
+    "graph mcu_concat\n"
+    "tensor x : i8[1, 2, 3, 3] quant(scales=[0.05], zero_points=[3])\n"
+    "tensor k : i8[1, 1, 3, 3] quant(scales=[0.02], zero_points=[-1]) = [5, -7, 9, 100, -100, 0, 1, 2, 3]\n"
+    "tensor y1 : i8[1, 2, 3, 3] quant(scales=[0.05], zero_points=[3])\n"
+    "tensor out : i8[1, 5, 3, 3] quant(scales=[0.05], zero_points=[3])\n"
+    "node r : relu(x) -> (y1) {rounding=\"fixed_q31\"}\n"
+    "node c : concat(y1, k, x) -> (out) {axis=1, rounding=\"fixed_q31\"}\n"
+    "inputs (x)\n"
+    "outputs (out)\n";
+
+TEST(test_mcu_concat_bitexact)
+{
+    if (!plugin_built("mcu-riscv")) SKIP("plugin mcu-riscv not built");
+    if (!have("riscv64-unknown-elf-gcc")) SKIP("riscv64-unknown-elf-gcc not found (install gcc-riscv64-unknown-elf)");
+    if (!have("qemu-system-riscv32")) SKIP("qemu-system-riscv32 not found (install qemu-system-misc)");
+    const char *d = test_tmpdir();
+    char path[1024], *out = NULL;
+    snprintf(path, sizeof path, "%s/cat.crir", d);
+    CHECK(test_write(path, concat_ir) == 0);
+    int rc = test_sh(&out, "'%s' compile '%s' --target mcu-riscv --samples 6 "
+                     "-o '%s/cat.tptpkg' 2>&1", BIN, path, d);
+    CHECK_MSG(rc == 0 && test_contains(out, "6 samples bit-exact (270 int8 values)"),
+              "%s", out);
+    free(out);
+    return TEST_PASS;
+}

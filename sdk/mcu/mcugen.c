@@ -369,7 +369,7 @@ static int get_ints(const crucible_node_view *n, const char *name,
 /* ---- lowering: steps -------------------------------------------------- */
 enum { ST_FC = 1, ST_CONV, ST_MAXPOOL, ST_AVGPOOL, ST_CLAMP, ST_RQ8,
        ST_RESHAPE, ST_TRANSPOSE, ST_SOFTMAX, ST_DEQ, ST_QUANT, ST_FADD,
-       ST_FRELU, ST_FMAXPOOL, ST_BIN, ST_LUT };
+       ST_FRELU, ST_FMAXPOOL, ST_BIN, ST_LUT, ST_CONCAT };
 
 typedef struct step {
     int kind;
@@ -612,6 +612,40 @@ static int node_supported(const crucible_graph_view *g, uint32_t ni, char *why,
         }
         return 0;
     }
+    case CRUCIBLE_OP_CONCAT: {
+        const crucible_tensor_view *y = T(g, n->outputs[0]);
+        float s;
+        int32_t z;
+        int64_t ax = crucible_node_attr_int(n, "axis", 0);
+        if (!y || y->dtype != CRUCIBLE_DT_I8 || pt(y, &s, &z) || !is_q31(n) ||
+            n->n_inputs < 1 || n->n_inputs > 8) {
+            snprintf(why, wn, "concat %s: 1..8 i8 inputs and an i8 output per "
+                     "tensor with rounding \"fixed_q31\"", n->name);
+            return -1;
+        }
+        if (ax < 0) ax += y->rank;
+        if (ax < 0 || ax >= y->rank) {
+            snprintf(why, wn, "concat %s: axis out of range", n->name);
+            return -1;
+        }
+        int64_t sum = 0;
+        for (uint32_t k = 0; k < n->n_inputs; k++) {
+            const crucible_tensor_view *x = n->inputs[k] >= 0 ? T(g, n->inputs[k]) : NULL;
+            if (!x || x->dtype != CRUCIBLE_DT_I8 || pt(x, &s, &z) ||
+                x->rank != y->rank) {
+                snprintf(why, wn, "concat %s: input %u must be i8 per tensor "
+                         "of the output's rank", n->name, k);
+                return -1;
+            }
+            sum += x->dims[ax];
+        }
+        if (sum != y->dims[ax]) {
+            snprintf(why, wn, "concat %s: inputs do not add up along the axis",
+                     n->name);
+            return -1;
+        }
+        return 0;
+    }
     case CRUCIBLE_OP_SIGMOID:
     case CRUCIBLE_OP_TANH: {
         float s;
@@ -754,7 +788,9 @@ static int node_supported(const crucible_graph_view *g, uint32_t ni, char *why,
     default:
         snprintf(why, wn, "op %s has no MCU kernel (supported: integer "
                  "dense/conv2d + requantize, relu, clip, max_pool2d, "
-                 "avg_pool2d, requantize, reshape, transpose, softmax)",
+                 "avg_pool2d, requantize, reshape, transpose, softmax, "
+                 "sigmoid, tanh, add, sub, mul, concat; float dequantize / "
+                 "add / relu / max_pool2d / quantize islands)",
                  n->op_name);
         return -1;
     }
@@ -946,6 +982,38 @@ static int lower(const crucible_host *h, const crucible_graph_view *g,
             continue;
         }
         switch (n->op) {
+        case CRUCIBLE_OP_CONCAT: {
+            const crucible_tensor_view *y = T(g, s->out);
+            int64_t ax = crucible_node_attr_int(n, "axis", 0);
+            if (ax < 0) ax += y->rank;
+            int64_t outer = 1, inner = 1;
+            for (int64_t k = 0; k < ax; k++) outer *= y->dims[k];
+            for (int64_t k = ax + 1; k < y->rank; k++) inner *= y->dims[k];
+            s->kind = ST_CONCAT;
+            s->p[0] = n->n_inputs;
+            s->p[9] = outer, s->p[10] = inner, s->p[11] = ax;
+            if (alloc_mults(L, s, n->n_inputs)) {
+                rc = CRUCIBLE_E_NOMEM;
+                break;
+            }
+            for (uint32_t k = 0; k < n->n_inputs && !rc; k++) {
+                const crucible_tensor_view *x = T(g, n->inputs[k]);
+                float sk = 1.0f;
+                int32_t zk = 0;
+                pt(x, &sk, &zk);
+                s->p[1 + k] = n->inputs[k];
+                s->mult[k] = s->shift[k] = 0;
+                if ((sk != sy || zk != zy) &&
+                    q_multiplier((double)sk / (double)sy, &s->mult[k],
+                                 &s->shift[k])) {
+                    snprintf(why, wn, "concat %s: rescaling factor of input "
+                             "%u is not a Q31 multiplier", n->name, k);
+                    rc = CRUCIBLE_E_UNSUPPORTED;
+                }
+                if (x->data) L->const_bytes += x->data_bytes;
+            }
+            break;
+        }
         case CRUCIBLE_OP_SIGMOID:
         case CRUCIBLE_OP_TANH: {
             /* the 256-entry table, computed as host/interp_q.c's
@@ -1205,6 +1273,10 @@ static int make_plan(const crucible_host *h, const crucible_graph_view *g,
         if (bi >= 0 && P->bufs[bi].last < si) P->bufs[bi].last = si;
         int32_t bi2 = s->in2 >= 0 ? P->buf_of[s->in2] : -1;
         if (bi2 >= 0 && P->bufs[bi2].last < si) P->bufs[bi2].last = si;
+        for (int64_t k = 1; s->kind == ST_CONCAT && k <= s->p[0]; k++) {
+            int32_t bk = P->buf_of[s->p[k]];
+            if (bk >= 0 && P->bufs[bk].last < si) P->bufs[bk].last = si;
+        }
         if (s->out == to) {
             P->buf_of[to] = 1;
             continue;
@@ -1494,6 +1566,26 @@ static int gen_model(const crucible_graph_view *g, const lowered *L,
     char d[128];
     for (uint32_t i = 0; i < L->n; i++) {
         const step *s = &L->steps[i];
+        if (s->kind == ST_CONCAT) {
+            for (int64_t k = 1; k <= s->p[0]; k++) {
+                int32_t t = (int32_t)s->p[k];
+                const crucible_tensor_view *c = T(g, t);
+                int seen = 0;
+                if (!c->data) continue;
+                for (uint32_t j = 0; j < i && !seen; j++) {
+                    const step *q = &L->steps[j];
+                    if (q->kind == ST_BIN && (q->in == t || q->in2 == t)) seen = 1;
+                    for (int64_t m = 1; q->kind == ST_CONCAT && m <= q->p[0]; m++)
+                        if (q->p[m] == t) seen = 1;
+                }
+                for (int64_t m = 1; m < k; m++)
+                    if (s->p[m] == t) seen = 1;
+                if (seen) continue;
+                snprintf(d, sizeof d, "static const int8_t k%d", (int)t);
+                emit_bytes(mc, d, c->data, c->data_bytes);
+            }
+            continue;
+        }
         if (s->kind == ST_LUT) {
             snprintf(d, sizeof d, "static const int8_t t%u", i);
             emit_bytes(mc, d, s->table, 256);
@@ -1505,10 +1597,13 @@ static int gen_model(const crucible_graph_view *g, const lowered *L,
                 const crucible_tensor_view *c = T(g, t);
                 int seen = 0;
                 if (!c->data) continue;
-                for (uint32_t j = 0; j < i; j++)
-                    if (L->steps[j].kind == ST_BIN &&
-                        (L->steps[j].in == t || L->steps[j].in2 == t))
+                for (uint32_t j = 0; j < i; j++) {
+                    const step *q = &L->steps[j];
+                    if (q->kind == ST_BIN && (q->in == t || q->in2 == t))
                         seen = 1;
+                    for (int64_t m = 1; q->kind == ST_CONCAT && m <= q->p[0]; m++)
+                        if (q->p[m] == t) seen = 1;
+                }
                 if (k == 1 && s->in == t) seen = 1;
                 if (seen) continue;
                 snprintf(d, sizeof d, "static const int8_t k%d", (int)t);
@@ -1629,6 +1724,34 @@ static int gen_model(const crucible_graph_view *g, const lowered *L,
                       (unsigned long long)(numel(T(g, s->out)) *
                                            esz(T(g, s->out))));
             break;
+        case ST_CONCAT: {
+            sb_printf(mc, "        crk_concat_input ci[%lld];\n", (long long)p[0]);
+            float so = 1.0f;
+            int32_t zo = 0;
+            pt(T(g, s->out), &so, &zo);
+            for (int64_t k = 1; k <= p[0]; k++) {
+                char e[64];
+                float sk = 1.0f;
+                int32_t zk = 0;
+                const crucible_tensor_view *xk = T(g, (int32_t)p[k]);
+                pt(xk, &sk, &zk);
+                const int rq = sk != so || zk != zo; /* as the interpreter */
+                buf_expr(P, (int32_t)p[k], e, sizeof e);
+                sb_printf(mc, "        ci[%lld].data = %s; ci[%lld].axis_dim = %lld; "
+                          "ci[%lld].requant = %d; ci[%lld].zp = %d;\n"
+                          "        ci[%lld].mult = %ld; ci[%lld].shift = %ld;\n",
+                          (long long)(k - 1), e, (long long)(k - 1),
+                          (long long)xk->dims[p[11]], (long long)(k - 1),
+                          rq,
+                          (long long)(k - 1), (int)zk, (long long)(k - 1),
+                          (long)s->mult[k - 1], (long long)(k - 1),
+                          (long)s->shift[k - 1]);
+            }
+            sb_printf(mc, "        rc |= crk_concat_i8(ci, %lld, %lld, %lld, %d, %s);\n",
+                      (long long)p[0], (long long)p[9], (long long)p[10],
+                      (int)s->zout, o);
+            break;
+        }
         case ST_LUT:
             sb_printf(mc, "        crk_lut_i8(%s, %s, %llu, t%u);\n", a, o,
                       (unsigned long long)numel(T(g, s->out)), i);

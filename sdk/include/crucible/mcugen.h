@@ -28,8 +28,8 @@
  * whose i32 result feeds one requantize (rounding "fixed_q31") to i8,
  * optionally followed by a relu / clip with the same parameters (fused
  * into the kernel's clamp); relu / clip, max_pool2d / avg_pool2d and
- * requantize on i8; reshape; transpose; int8 softmax; int8 add / sub /
- * mul; the quantiser's float islands (dequantize, add of a constant, relu,
+ * requantize on i8; reshape; transpose; int8 softmax, sigmoid, tanh,
+ * add / sub / mul, concat; the quantiser's float islands (dequantize, add of a constant, relu,
  * max pool, quantize) and a float graph output.
  *
  * Project config ([target.<id>] in --config): count_instructions = true
