@@ -475,16 +475,19 @@ TEST(test_mcu_int8_add_mul_sub_bitexact)
     return TEST_PASS;
 }
 
-/* int8 sigmoid / tanh as 256-entry tables computed like the interpreter's;
+/* int8 sigmoid / tanh / leaky_relu as 256-entry tables computed like the
+ * interpreter's;
  * an int8 relu without the int8 rounding attribute is refused by name. */
 static const char lut_ir[] =
     "crucible-ir 1\n"
     "graph mcu_lut\n"
     "tensor x : i8[1, 40] quant(scales=[0.08], zero_points=[-7])\n"
     "tensor s : i8[1, 40] quant(scales=[0.00390625], zero_points=[-128])\n"
-    "tensor t : i8[1, 40] quant(scales=[0.0078125], zero_points=[0])\n"
+    "tensor t2 : i8[1, 40] quant(scales=[0.0078125], zero_points=[0])\n"
+    "tensor t : i8[1, 40] quant(scales=[0.005], zero_points=[-20])\n"
     "node sg : sigmoid(x) -> (s) {rounding=\"fixed_q31\"}\n"
-    "node th : tanh(s) -> (t) {rounding=\"fixed_q31\"}\n"
+    "node th : tanh(s) -> (t2) {rounding=\"fixed_q31\"}\n"
+    "node lk : leaky_relu(t2) -> (t) {alpha=0.2, rounding=\"fixed_q31\"}\n"
     "inputs (x)\n"
     "outputs (t)\n";
 

@@ -15,6 +15,8 @@
 
 #include "mcugen_embed.h"
 
+#include <crucible/kernels.h> /* crk_mbqm: the int8 leaky_relu table */
+
 /* ---- text buffer ----------------------------------------------------- */
 typedef struct sbuf {
     const crucible_host *h;
@@ -646,6 +648,19 @@ static int node_supported(const crucible_graph_view *g, uint32_t ni, char *why,
         }
         return 0;
     }
+    case CRUCIBLE_OP_LEAKY_RELU: {
+        float s, alpha;
+        int32_t z;
+        if (check_i8_io(g, n, why, wn)) return -1;
+        if (pt(T(g, n->inputs[0]), &s, &z) || pt(T(g, n->outputs[0]), &s, &z) ||
+            !is_q31(n) || attr_f32(n, "alpha", 0.01f, &alpha) ||
+            !(alpha >= 0.0f)) {
+            snprintf(why, wn, "leaky_relu %s: i8 per tensor with rounding "
+                     "\"fixed_q31\" and alpha >= 0 only", n->name);
+            return -1;
+        }
+        return 0;
+    }
     case CRUCIBLE_OP_SIGMOID:
     case CRUCIBLE_OP_TANH: {
         float s;
@@ -789,7 +804,8 @@ static int node_supported(const crucible_graph_view *g, uint32_t ni, char *why,
         snprintf(why, wn, "op %s has no MCU kernel (supported: integer "
                  "dense/conv2d + requantize, relu, clip, max_pool2d, "
                  "avg_pool2d, requantize, reshape, transpose, softmax, "
-                 "sigmoid, tanh, add, sub, mul, concat; float dequantize / "
+                 "sigmoid, tanh, leaky_relu, add, sub, mul, concat; float "
+                 "dequantize / "
                  "add / relu / max_pool2d / quantize islands)",
                  n->op_name);
         return -1;
@@ -982,6 +998,29 @@ static int lower(const crucible_host *h, const crucible_graph_view *g,
             continue;
         }
         switch (n->op) {
+        case CRUCIBLE_OP_LEAKY_RELU: {
+            /* an elementwise function of one int8: a table of the
+             * interpreter's q_leaky_relu over all 256 inputs */
+            float alpha = 0.01f;
+            int32_t mi, shi, ma, sha;
+            attr_f32(n, "alpha", 0.01f, &alpha);
+            if (q_multiplier((double)sx / (double)sy, &mi, &shi) ||
+                q_multiplier((double)sx * (double)alpha / (double)sy, &ma, &sha)) {
+                snprintf(why, wn, "leaky_relu %s: a factor is not a Q31 "
+                         "multiplier", n->name);
+                rc = CRUCIBLE_E_UNSUPPORTED;
+                break;
+            }
+            for (int32_t v = -128; v <= 127; v++) {
+                int32_t dd = v - zx;
+                int32_t r = zy + (dd >= 0 ? crk_mbqm(dd, mi, shi)
+                                          : crk_mbqm(dd, ma, sha));
+                s->table[v + 128] = (int8_t)(r < -128 ? -128 : r > 127 ? 127 : r);
+            }
+            s->kind = ST_LUT;
+            L->const_bytes += 256;
+            break;
+        }
         case CRUCIBLE_OP_CONCAT: {
             const crucible_tensor_view *y = T(g, s->out);
             int64_t ax = crucible_node_attr_int(n, "axis", 0);

@@ -29,7 +29,7 @@
  * optionally followed by a relu / clip with the same parameters (fused
  * into the kernel's clamp); relu / clip, max_pool2d / avg_pool2d and
  * requantize on i8; reshape; transpose; int8 softmax, sigmoid, tanh,
- * add / sub / mul, concat; the quantiser's float islands (dequantize, add of a constant, relu,
+ * leaky_relu, add / sub / mul, concat; the quantiser's float islands (dequantize, add of a constant, relu,
  * max pool, quantize) and a float graph output.
  *
  * Project config ([target.<id>] in --config): count_instructions = true
