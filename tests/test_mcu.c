@@ -549,3 +549,38 @@ TEST(test_mcu_concat_bitexact)
     free(out);
     return TEST_PASS;
 }
+
+/* Contradictory board INIs are refused naming the fields: an overlapping
+ * memory map, an unknown architecture, a stack larger than the RAM. */
+TEST(test_mcu_board_contradictions)
+{
+    if (!plugin_built("mcu-riscv")) SKIP("plugin mcu-riscv not built");
+    const char *d = test_tmpdir();
+    static const struct { const char *body, *want; } cases[] = {
+        {"arch = rv32\nflash_bytes = 4M\nram_bytes = 1M\n[toolchain]\n"
+         "prefix = riscv64-unknown-elf-\n[link]\nflash_origin = 0x80000000\n"
+         "flash_length = 0x400000\nram_origin = 0x80200000\nram_length = 0x100000\n"
+         "[emulator]\nqemu = qemu-system-riscv32\nmachine = virt\n",
+         "must not overlap"},
+        {"arch = mips\nflash_bytes = 4M\nram_bytes = 1M\n", "arch = 'mips'"},
+        {"arch = rv32\nflash_bytes = 4M\nram_bytes = 1M\n[toolchain]\n"
+         "prefix = riscv64-unknown-elf-\n[link]\nflash_origin = 0x80000000\n"
+         "flash_length = 0x400000\nram_origin = 0x80400000\nram_length = 0x1000\n"
+         "stack_bytes = 8192\n[emulator]\nqemu = qemu-system-riscv32\nmachine = virt\n",
+         "stack_bytes = 8192"},
+    };
+    char path[1024], board[1024], text[1024], *out = NULL;
+    snprintf(path, sizeof path, "%s/small.crir", d);
+    CHECK(test_write(path, small_ir) == 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(board, sizeof board, "%s/b%zu.ini", d, i);
+        snprintf(text, sizeof text, "[board]\nname = b%zu\ntarget = mcu-riscv\n%s",
+                 i, cases[i].body);
+        CHECK(test_write(board, text) == 0);
+        int rc = test_sh(&out, "'%s' compile '%s' --target mcu-riscv --board '%s' "
+                         "-o '%s/b.tptpkg' 2>&1", BIN, path, board, d);
+        CHECK_MSG(rc != 0 && test_contains(out, cases[i].want), "case %zu: %s", i, out);
+        free(out);
+    }
+    return TEST_PASS;
+}
