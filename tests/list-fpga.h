@@ -1,2 +1,4 @@
 TEST_ENTRY(test_fpga_mlp_bitexact_bitstream)
 TEST_ENTRY(test_fpga_parallel_and_refusals)
+TEST_ENTRY(test_fpga_cnn_bitexact)
+TEST_ENTRY(test_fpga_conv_depthwise_pool)

@@ -355,11 +355,15 @@ int fv_mults(const crucible_graph_view *g, fv_layer *L, char *why, size_t why_le
 }
 
 /* ---- parallelism ---------------------------------------------------------*/
-/* [layer.NAME] parallel, else [target.fpga-verilog] parallel, else 1. */
+/* [layer.NAME] parallel (name compared case-insensitively), else
+ * [target.fpga-verilog] parallel, else 1. */
 int32_t fv_parallel_of(const crucible_kv_doc *cfg, const char *name)
 {
     char sec[300];
     snprintf(sec, sizeof sec, "layer.%s", name);
+    /* the host stores section names in lower case (docs/config.md) */
+    for (char *p = sec; *p; p++)
+        if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
     const char *v = crucible_kv_get(cfg, sec, "parallel");
     if (!v) v = crucible_kv_get(cfg, "target.fpga-verilog", "parallel");
     return v ? (int32_t)strtol(v, NULL, 10) : 1;
