@@ -6,6 +6,8 @@
 #include "runner.h"
 #include "util.h"
 
+#include <crucible/kernels.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <stdlib.h>
@@ -217,6 +219,112 @@ TEST(test_fpga_conv_depthwise_pool)
     CHECK_MSG(rc != 0 && test_contains(out, "avg_pool2d MaxPool_5") &&
                   test_contains(out, "not implemented") && !cr_is_file(pkg),
               "rc=%d %s", rc, out);
+    free(out);
+    return TEST_PASS;
+}
+
+/* The requantisation unit of the generated RTL against crk_requant_one on
+ * 4000 vectors (random accumulators, Q31 multipliers and shifts, the
+ * edges: INT32_MIN, 0, 2^30, 2^31 - 1, shifts -31..+31) in Icarus; the zero
+ * point and clamp change between groups, as between layers. */
+TEST(test_fpga_requant_unit)
+{
+    if (!cr_is_file(FV_SO)) SKIP("fpga-verilog plugin not built");
+    const char *d = test_tmpdir();
+    char *out = NULL;
+    int rc = test_sh(&out, "'%s' compile '%s' --target fpga-verilog --board icebreaker "
+                           "--no-verify -o '%s/r.tptpkg' 2>&1 && '%s' extract "
+                           "'%s/r.tptpkg' '%s/rx' 2>&1", FV_BIN, FV_MODEL, d, FV_BIN, d, d);
+    CHECK_MSG(rc == 0, "%s", out);
+    free(out);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/rx/targets/fpga-verilog/rtl/core.v", d);
+    size_t len = 0;
+    char *core = (char *)test_read_file(path, &len);
+    CHECK_MSG(core != NULL, "%s missing", path);
+    char *b = strstr(core, "module cr_requant");
+    char *e = b ? strstr(b, "endmodule") : NULL;
+    CHECK_MSG(b && e, "no cr_requant in %s", path);
+    e[strlen("endmodule")] = 0;
+    snprintf(path, sizeof path, "%s/rq.v", d);
+    CHECK(test_write(path, b) == 0);
+    free(core);
+    enum { N = 4000, G = 250 };
+    size_t cap = (size_t)N * 40;
+    char *vec = malloc(cap), *exp = malloc((size_t)N * 4);
+    CHECK(vec && exp);
+    size_t vl = 0, el = 0;
+    uint64_t s = 0x9e3779b97f4a7c15ull;
+    int32_t zp = 0, lo = -128, hi = 127;
+    for (int i = 0; i < N; i++) {
+        s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+        uint32_t r = (uint32_t)(s >> 32), r2 = (uint32_t)s;
+        if (i % G == 0) {
+            zp = (int32_t)(r2 % 256) - 128;
+            lo = -(int32_t)(r2 >> 8) % 129;
+            hi = (int32_t)((r2 >> 16) % 128);
+        }
+        int32_t acc;
+        switch (r % 5) {
+        case 0: acc = (int32_t)r2; break;
+        case 1: acc = (int32_t)(r2 % 20001) - 10000; break;
+        case 2: acc = INT32_MIN; break;
+        case 3: acc = 0; break;
+        default: acc = (int32_t)(r2 % 2000001) - 1000000; break;
+        }
+        int32_t mult;
+        switch ((r >> 4) % 4) {
+        case 0: mult = (int32_t)((1u << 30) | (r2 & 0x3fffffffu)); break;
+        case 1: mult = 1 << 30; break;
+        case 2: mult = INT32_MAX; break;
+        default: mult = (r >> 8) % 8 ? (int32_t)((1u << 30) | (r & 0x3fffff00u)) : 0; break;
+        }
+        int sh = (r >> 10) % 2 ? (int)((r >> 12) % 63) - 31 : (int)((r >> 12) % 14) - 12;
+        unsigned lsh = sh > 0 ? (unsigned)sh : 0, rsh = sh > 0 ? 0 : (unsigned)-sh;
+        vl += (size_t)snprintf(vec + vl, cap - vl, "%08x%08x%02x%02x%02x%02x%02x\n",
+                               (unsigned)acc, (unsigned)mult, lsh, rsh, (unsigned)(zp & 255),
+                               (unsigned)(lo & 255), (unsigned)(hi & 255));
+        el += (size_t)snprintf(exp + el, (size_t)N * 4 - el, "%02x\n",
+                               (unsigned)(uint8_t)crk_requant_one(acc, mult, sh, zp, lo, hi));
+    }
+    snprintf(path, sizeof path, "%s/vec.hex", d);
+    CHECK(test_write_file(path, vec, vl) == 0);
+    snprintf(path, sizeof path, "%s/exp.hex", d);
+    CHECK(test_write_file(path, exp, el) == 0);
+    free(vec);
+    free(exp);
+    char tb[3000];
+    snprintf(tb, sizeof tb,
+        "module tb; reg clk = 0; always #5 clk = ~clk;\n"
+        "reg [103:0] vec [0:%d]; reg [7:0] ex [0:%d]; integer i, n, err;\n"
+        "reg v = 0; reg [31:0] a = 0, m = 0; reg [4:0] l = 0; reg [5:0] r = 0;\n"
+        "reg [7:0] zp = 0, lo = 0, hi = 0; reg [15:0] t = 0;\n"
+        "wire ov; wire [7:0] od; wire [15:0] ot;\n"
+        "cr_requant u (.clk(clk), .in_valid(v), .in_acc(a), .in_mult(m), .in_lsh(l),\n"
+        "  .in_rsh(r), .in_zp(zp), .in_lo(lo), .in_hi(hi), .in_tag(t), .out_valid(ov),\n"
+        "  .out_data(od), .out_tag(ot));\n"
+        "always @(posedge clk) if (ov === 1'b1) begin n = n + 1;\n"
+        "  if (od !== ex[ot]) begin err = err + 1;\n"
+        "    if (err < 10) $display(\"MISMATCH %%0d got %%02x expected %%02x\", ot, od, ex[ot]); end end\n"
+        "initial begin $readmemh(\"vec.hex\", vec); $readmemh(\"exp.hex\", ex); err = 0; n = 0;\n"
+        "  repeat (14) @(negedge clk);\n"
+        "  for (i = 0; i < %d; i = i + 1) begin @(negedge clk);\n"
+        "    if (i %% %d == 0) begin v = 0; repeat (14) @(negedge clk); end\n"
+        "    v = 1; {a, m} = vec[i][103:40]; l = vec[i][36:32]; r = vec[i][29:24];\n"
+        "    zp = vec[i][23:16]; lo = vec[i][15:8]; hi = vec[i][7:0]; t = i; end\n"
+        "  @(negedge clk); v = 0; repeat (20) @(negedge clk);\n"
+        "  $display(\"RESULT %%0d errors of %%0d\", err, n); $finish; end\nendmodule\n",
+        N - 1, N - 1, N, G);
+    snprintf(path, sizeof path, "%s/tb.v", d);
+    CHECK(test_write(path, tb) == 0);
+    rc = test_sh(&out, "cd '%s' && iverilog -g2005 -o rqsim tb.v rq.v 2>&1 && vvp -n rqsim 2>&1", d);
+    if (rc != 0 && (test_contains(out, "not found") || test_contains(out, "No such file"))) {
+        free(out);
+        SKIP("iverilog missing");
+    }
+    char want[64];
+    snprintf(want, sizeof want, "RESULT 0 errors of %d", N);
+    CHECK_MSG(rc == 0 && test_contains(out, want), "rc=%d %s", rc, out);
     free(out);
     return TEST_PASS;
 }
