@@ -46,10 +46,15 @@ static void engine_rtl(fv_buf *b, int i, const fv_layer *L)
                                     L->KH * L->DH + L->KW * L->DW) + 8) + 1;
     const int TQ = (AB - 1) + 2 * (CW - 1);
     const int64_t pb0 = (int64_t)L->PT * L->W + L->PL; /* -pb at the start */
+    /* average pooling: sum, count and divider remainder widths */
+    const int64_t KHW = (int64_t)L->KH * L->KW;
+    const int SWD = 8 + aw(KHW + 1) + 1, CNW = aw(KHW + 1) + 1;
+    const int RW = aw(129 * KHW + 2) + 2 > SWD + 1 ? aw(129 * KHW + 2) + 2 : SWD + 1;
 
     fv_printf(b, "// layer %d: ", i);
     if (pool)
-        fv_printf(b, "max pool %dx%d stride %dx%d over %d x %dx%d -> %dx%d, clamp [%d, %d]\n",
+        fv_printf(b, "%s pool %dx%d stride %dx%d over %d x %dx%d -> %dx%d, clamp [%d, %d]\n",
+                  L->avg ? (L->cip ? "average (count_include_pad)" : "average") : "max",
                   L->KH, L->KW, L->SH, L->SW, L->C, L->H, L->W, L->OH, L->OW, L->lo, L->hi);
     else if (spatial)
         fv_printf(b, "conv2d %d x %dx%d -> %d x %dx%d, kernel %dx%d, stride %dx%d, "
@@ -154,6 +159,17 @@ static void engine_rtl(fv_buf *b, int i, const fv_layer *L)
                   (long long)P, L->dsp_lanes);
     } else {
         fv_printf(b, "    reg [7:0] vv4, mx5;\n    reg fin5;\n");
+        if (L->avg) {
+            fv_printf(b, "    reg vin4, dv0;\n    reg signed [%d:0] sum5;\n    reg [%d:0] cnt5;\n"
+                         "    wire [%d:0] sabs = sum5[%d] ? -sum5 : sum5;\n",
+                      SWD - 1, CNW - 1, SWD - 1, SWD - 1);
+            for (int t = 0; t <= 8; t++)
+                fv_printf(b, "    reg dv%d_, dn%d, dz%d;\n    reg [%d:0] dr%d;\n    reg [%d:0] dc%d;\n"
+                             "    reg [7:0] dq%d;\n    reg [%d:0] do%d;\n",
+                          t, t, t, RW - 1, t, CNW - 1, t, t, obw - 1, t);
+            fv_printf(b, "    wire signed [8:0] dres = dz8 ? $signed(9'h%03x) : (dn8 ? -$signed({1'b0, dq8}) : $signed({1'b0, dq8}));\n",
+                      (unsigned)(L->in_zp & 0x1ff));
+        }
     }
     /* pipeline */
     fv_printf(b, "    always @(posedge clk) begin\n        o_data <= obuf[o_addr];\n"
@@ -195,13 +211,48 @@ static void engine_rtl(fv_buf *b, int i, const fv_layer *L)
         fv_printf(b, "        if (res_valid && busy) obuf[res_tag[%d:0]] <= res_data;\n", obw - 1);
     } else {
         fv_printf(b,
+            "        fin5 <= !rst && v4 && l4;\n");
+        if (!L->avg)
+            fv_printf(b,
             "        vv4 <= inb3 ? x_data : 8'h80;\n"
             "        if (v4 && (f4 || $signed(vv4) > $signed(mx5))) mx5 <= vv4;\n"
-            "        fin5 <= !rst && v4 && l4;\n"
             "        if (fin5) obuf[ob5] <= ($signed(mx5) < $signed(8'h%02x)) ? 8'h%02x :\n"
             "            (($signed(mx5) > $signed(8'h%02x)) ? 8'h%02x : mx5);\n",
             (unsigned)(uint8_t)L->lo, (unsigned)(uint8_t)L->lo,
             (unsigned)(uint8_t)L->hi, (unsigned)(uint8_t)L->hi);
+        else {
+            /* sum and count of the window (padding: skipped, or the input
+             * zero point with count_include_pad), then (|s| + n/2) / n by
+             * an 8-stage restoring divider, the sign, the clamp */
+            fv_printf(b,
+                "        vv4 <= inb3 ? x_data : 8'h%02x;\n        vin4 <= %s;\n"
+                "        if (v4) begin\n"
+                "            sum5 <= (f4 ? %d'sd0 : sum5) + {{%d{vv4[7]}}, vv4};\n"
+                "            cnt5 <= (f4 ? %d'd0 : cnt5) + {%d'd0, vin4};\n"
+                "        end\n"
+                "        dv0_ <= !rst && fin5; do0 <= ob5; dn0 <= sum5[%d]; dz0 <= (cnt5 == %d'd0);\n"
+                "        dc0 <= cnt5; dr0 <= {%d'd0, sabs} + {%d'd0, cnt5[%d:1]}; dq0 <= 8'd0;\n",
+                L->cip ? (unsigned)(uint8_t)L->in_zp : 0u, L->cip ? "1'b1" : "inb3",
+                SWD, SWD - 8, CNW, CNW - 1, SWD - 1, CNW,
+                RW - SWD, RW - (CNW - 1), CNW - 1);
+            for (int t = 0; t < 8; t++) {
+                int bit = 7 - t;
+                fv_printf(b,
+                    "        dv%d_ <= !rst && dv%d_; do%d <= do%d; dn%d <= dn%d; dz%d <= dz%d; dc%d <= dc%d;\n"
+                    "        if ({8'd0, dr%d} >= ({%d'd0, dc%d} << %d)) begin\n"
+                    "            dr%d <= dr%d - dc%d * %d'd%d; dq%d <= dq%d | 8'd%d;\n"
+                    "        end else begin dr%d <= dr%d; dq%d <= dq%d; end\n",
+                    t + 1, t, t + 1, t, t + 1, t, t + 1, t, t + 1, t,
+                    t, RW + 8 - CNW, t, bit,
+                    t + 1, t, t, RW, 1 << bit, t + 1, t, 1 << bit,
+                    t + 1, t, t + 1, t);
+            }
+            fv_printf(b,
+                "        if (dv8_) obuf[do8] <= (dres < $signed(9'h%03x)) ? 8'h%02x :\n"
+                "            ((dres > $signed(9'h%03x)) ? 8'h%02x : dres[7:0]);\n",
+                (unsigned)(L->lo & 0x1ff), (unsigned)(uint8_t)L->lo,
+                (unsigned)(L->hi & 0x1ff), (unsigned)(uint8_t)L->hi);
+        }
     }
     fv_printf(b, "    end\n");
     /* sequencer, issue control, completion */
@@ -221,8 +272,8 @@ static void engine_rtl(fv_buf *b, int i, const fv_layer *L)
             pw, pw, pw, (long long)P - 1, obw, obw, (long long)OUT - 1);
     else
         fv_printf(b,
-            "            if (fin5 && ob5 == %d'd%lld) begin busy <= 1'b0; done <= 1'b1; end\n",
-            obw, (long long)OUT - 1);
+            "            if (%s && %s == %d'd%lld) begin busy <= 1'b0; done <= 1'b1; end\n",
+            L->avg ? "dv8_" : "fin5", L->avg ? "do8" : "ob5", obw, (long long)OUT - 1);
     fv_printf(b,
         "            if (start) begin\n"
         "                run <= 1'b1; busy <= 1'b1; k <= %d'd0; g <= %d'd0; ob <= %d'd0; nret <= %d'd0;\n",

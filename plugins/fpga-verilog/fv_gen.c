@@ -151,7 +151,7 @@ int fv_chain(const crucible_graph_view *g, uint32_t di, fv_layer *L, char *why,
     int conv = d->op == CRUCIBLE_OP_CONV2D;
     if (d->op != CRUCIBLE_OP_DENSE && !conv)
         return WHY("op %s: fpga-verilog has engines for integer dense, conv2d "
-                   "(incl. depthwise), max_pool2d, relu/clip and reshape only "
+                   "(incl. depthwise), max/avg_pool2d, relu/clip and reshape only "
                    "(%s is not implemented)", d->op_name, d->op_name);
     if (d->n_inputs < 2 || d->n_outputs != 1)
         return WHY("%s %s needs inputs (x, W[, b])", d->op_name, d->name);
@@ -264,7 +264,8 @@ int fv_chain(const crucible_graph_view *g, uint32_t di, fv_layer *L, char *why,
     return CRUCIBLE_OK;
 }
 
-/* max_pool2d, or a standalone relu / clip (a 1x1 max window + clamp). */
+/* max_pool2d, avg_pool2d, or a standalone relu / clip (a 1x1 max window
+ * and the clamp). */
 int fv_pool(const crucible_graph_view *g, uint32_t ni, fv_layer *L, char *why,
             size_t why_len)
 {
@@ -274,13 +275,12 @@ int fv_pool(const crucible_graph_view *g, uint32_t ni, fv_layer *L, char *why,
     L->node = ni;
     L->rq = L->act = UINT32_MAX;
     L->KH = L->KW = L->SH = L->SW = L->DH = L->DW = L->groups = L->P = 1;
-    if (n->op == CRUCIBLE_OP_AVG_POOL2D)
-        return WHY("avg_pool2d %s: the average-pooling engine is not "
-                   "implemented yet (max_pool2d is)", n->name);
-    if (n->op != CRUCIBLE_OP_MAX_POOL2D && n->op != CRUCIBLE_OP_RELU &&
+    int pool = n->op == CRUCIBLE_OP_MAX_POOL2D || n->op == CRUCIBLE_OP_AVG_POOL2D;
+    L->avg = n->op == CRUCIBLE_OP_AVG_POOL2D;
+    if (!pool && n->op != CRUCIBLE_OP_RELU &&
         n->op != CRUCIBLE_OP_CLIP)
         return WHY("op %s: fpga-verilog has engines for integer dense, conv2d "
-                   "(incl. depthwise), max_pool2d, relu/clip and reshape only "
+                   "(incl. depthwise), max/avg_pool2d, relu/clip and reshape only "
                    "(%s is not implemented)", n->op_name, n->op_name);
     if (n->n_inputs < 1 || n->n_outputs != 1) return WHY("%s %s: one output", n->op_name, n->name);
     const crucible_tensor_view *x = crucible_graph_tensor(g, n->inputs[0]);
@@ -291,27 +291,39 @@ int fv_pool(const crucible_graph_view *g, uint32_t ni, fv_layer *L, char *why,
     if (x->scales[0] != y->scales[0] || x->zero_points[0] != y->zero_points[0])
         return WHY("%s %s: input and output scale / zero point differ (the "
                    "engine keeps them)", n->op_name, n->name);
-    if (n->op != CRUCIBLE_OP_MAX_POOL2D && !is_q31(n))
+    if (!pool && !is_q31(n))
         return WHY("%s %s: only a fixed_q31 clamp is implemented", n->op_name, n->name);
     if (chw(x, &L->C, &L->H, &L->W) || chw(y, &L->OC, &L->OH, &L->OW) || L->C != L->OC)
         return WHY("%s %s: batch 1 tensors [1, C, H, W] or [1, K] only",
                    n->op_name, n->name);
-    if (n->op == CRUCIBLE_OP_MAX_POOL2D) {
+    if (pool) {
         int32_t k[2] = {0, 0}, st[2] = {1, 1}, pads[4] = {0, 0, 0, 0}, dil[2] = {1, 1};
+        const crucible_attr_view *ca = crucible_node_attr(n, "count_include_pad");
+        L->cip = L->avg && ca && ca->type == CRUCIBLE_ATTR_INT && ca->i != 0;
         if (attr_ints(n, "kernel", 2, k) || attr_ints(n, "strides", 2, st) ||
             attr_ints(n, "pads", 4, pads) || attr_ints(n, "dilations", 2, dil) ||
             !k[0] || !k[1] || !st[0] || !st[1] || !dil[0] || !dil[1] ||
             x->rank != 4)
-            return WHY("max_pool2d %s: kernel / strides / pads / dilations out "
-                       "of range", n->name);
+            return WHY("%s %s: kernel / strides / pads / dilations out "
+                       "of range", n->op_name, n->name);
+        if (L->avg && (int64_t)k[0] * k[1] > 65536)
+            return WHY("avg_pool2d %s: %d x %d window: at most 65536 taps",
+                       n->name, k[0], k[1]);
         L->KH = k[0]; L->KW = k[1]; L->SH = st[0]; L->SW = st[1];
         L->DH = dil[0]; L->DW = dil[1]; L->PT = pads[0]; L->PL = pads[1];
         /* ceil mode: the output size may need trailing taps beyond the
          * input; they are skipped like padding */
         if ((int64_t)(L->OH - 1) * L->SH - L->PT >= L->H ||
             (int64_t)(L->OW - 1) * L->SW - L->PL >= L->W)
-            return WHY("max_pool2d %s: output %dx%d does not fit the input %dx%d",
-                       n->name, L->OH, L->OW, L->H, L->W);
+            return WHY("%s %s: output %dx%d does not fit the input %dx%d",
+                       n->op_name, n->name, L->OH, L->OW, L->H, L->W);
+        /* count_include_pad counts the pads only: taps beyond them (ceil
+         * mode) would be counted too (the interpreter refuses this) */
+        if (L->cip && ((int64_t)(L->OH - 1) * L->SH + (int64_t)(L->KH - 1) * L->DH + 1 >
+                           (int64_t)L->H + pads[0] + pads[2] ||
+                       (int64_t)(L->OW - 1) * L->SW + (int64_t)(L->KW - 1) * L->DW + 1 >
+                           (int64_t)L->W + pads[1] + pads[3]))
+            return WHY("avg_pool2d %s: ceil mode with count_include_pad", n->name);
     } else if (L->H != L->OH || L->W != L->OW) {
         return WHY("%s %s: shape changes", n->op_name, n->name);
     }
@@ -469,7 +481,7 @@ double fv_layer_cycles(const fv_layer *L)
 {
     double outs = (double)(L->OC / L->P) * L->OH * L->OW;
     double T = L->K > L->P ? L->K : L->P;
-    if (L->kind == FV_POOL) return outs * T + 6.0;
+    if (L->kind == FV_POOL) return outs * T + (L->avg ? 15.0 : 6.0);
     return outs * T + L->P + 8.0 + FV_RQ_LAT;
 }
 

@@ -18,8 +18,8 @@ extern const char fv_rtl_requant[];
 enum { FV_MAC = 0, FV_POOL = 1 };
 
 /* One hardware layer. FV_MAC: integer dense or conv2d -> requantize
- * fixed_q31 [-> relu/clip]; FV_POOL: max_pool2d, or a standalone relu /
- * clip (a 1x1 window). Tensors are seen as [C, H, W] (dense: [K, 1, 1]). */
+ * fixed_q31 [-> relu/clip]; FV_POOL: max_pool2d, avg_pool2d, or a
+ * standalone relu / clip (a 1x1 max window). Tensors are seen as [C, H, W] (dense: [K, 1, 1]). */
 typedef struct fv_layer {
     int kind;
     uint32_t node, rq, act;   /* node indices (rq/act = UINT32_MAX: none) */
@@ -30,6 +30,7 @@ typedef struct fv_layer {
     int32_t P;                /* parallel MAC lanes (output channels) */
     int32_t dsp_lanes;        /* lanes on DSP blocks; the rest in LUTs */
     int32_t in_zp, out_zp, lo, hi;
+    int avg, cip;             /* FV_POOL: average (count_include_pad) */
     const int8_t *w;          /* [OC][K] */
     const int32_t *bias;      /* [OC] or NULL */
     int32_t mult[FV_MAX_CH];
