@@ -151,8 +151,13 @@ static int fv_query(void *state, const crucible_query_ctx *ctx,
     }
     fv_board r;
     board_res(bd, &r);
-    /* on its own, a layer gets the DSPs the requantiser leaves */
+    /* DSPs left by the requantiser (4) and the MAC engines before this
+     * one, in graph order, as compile assigns them */
     int64_t spare = r.dsp >= 4 ? r.dsp - 4 : 0;
+    for (uint32_t i = 0; i < node && spare > 0; i++)
+        if (g->nodes[i]->op == CRUCIBLE_OP_DENSE || g->nodes[i]->op == CRUCIBLE_OP_CONV2D)
+            spare -= fv_parallel_of(cfg, g->nodes[i]->name);
+    if (spare < 0) spare = 0;
     L.dsp_lanes = L.kind == FV_MAC ? (int32_t)(L.P < spare ? L.P : spare) : 0;
     fv_cost c;
     fv_layer_cost(&L, &c);
