@@ -334,3 +334,51 @@ TEST(test_fpga_requant_unit)
     free(out);
     return TEST_PASS;
 }
+
+/* Narrow weights: the bundled MLP with i4 weights (8 lanes on fc1, 4 of
+ * them on DSPs and 4 narrow LUT multipliers; 2 LUT lanes on fc2) and with
+ * ternary weights (add / subtract, no multiplier), bit-exact in both
+ * simulators. */
+TEST(test_fpga_int4_ternary)
+{
+    if (!cr_is_file(FV_SO)) SKIP("fpga-verilog plugin not built");
+    const char *d = test_tmpdir();
+    char model[4096], extra[4096], pkg[4096], path[4096];
+    snprintf(model, sizeof model, "%s/docs/examples/digits/mlp/model.onnx", CR_SOURCE_DIR);
+    if (!cr_is_file(model)) SKIP("bundled MLP example missing");
+    static const char *const fmt[] = {"int4", "ternary"};
+    static const char *const tag[] = {"i4 weights", "ternary weights"};
+    for (int i = 0; i < 2; i++) {
+        char *out = NULL;
+        snprintf(extra, sizeof extra, "--quant %s --calib '%s/docs/examples/digits/"
+                 "test-x-mlp.npy' --io int8 --samples 3", fmt[i], CR_SOURCE_DIR);
+        snprintf(pkg, sizeof pkg, "%s/%s.tptpkg", d, fmt[i]);
+        int rc = fv_compile_cfg(&out, model, extra,
+                                "[target.fpga-verilog]\nsynthesis = off\n"
+                                "[layer./0/Gemm]\nparallel = 8\n[layer./2/Gemm]\nparallel = 2\n",
+                                pkg);
+        if (rc != 0 && test_contains(out, "SKIPPED  fpga-verilog/simulate")) {
+            free(out);
+            SKIP("FPGA simulators missing (iverilog, verilator)");
+        }
+        CHECK_MSG(test_contains(out, "wrote ") &&
+                      test_contains(out, "PASS     fpga-verilog/lint") &&
+                      test_contains(out, "PASS     fpga-verilog/simulate-icarus") &&
+                      test_contains(out, "PASS     fpga-verilog/simulate-verilator"),
+                  "%s: rc=%d %s", fmt[i], rc, out);
+        free(out);
+        rc = test_sh(&out, "'%s' extract '%s' '%s/x%d' 2>&1", FV_BIN, pkg, d, i);
+        CHECK_MSG(rc == 0, "extract: %s", out);
+        free(out);
+        snprintf(path, sizeof path, "%s/x%d/targets/fpga-verilog/rtl/core.v", d, i);
+        size_t len = 0;
+        char *core = (char *)test_read_file(path, &len);
+        CHECK_MSG(core && test_contains(core, tag[i]) &&
+                      (i == 0 ? test_contains(core, "8 MAC lane(s) (4 on DSPs)")
+                              : test_contains(core, "no multiplier") &&
+                                    !strstr(core, "pr <= xc4 * wv")),
+                  "%s: %s", fmt[i], path);
+        free(core);
+    }
+    return TEST_PASS;
+}

@@ -51,6 +51,7 @@ static void engine_rtl(fv_buf *b, int i, const fv_layer *L)
     const int SWD = 8 + aw(KHW + 1) + 1, CNW = aw(KHW + 1) + 1;
     const int RW = aw(129 * KHW + 2) + 2 > SWD + 1 ? aw(129 * KHW + 2) + 2 : SWD + 1;
 
+    const char *wname = L->wbits == 8 ? "i8" : L->wbits == 4 ? "i4" : L->wbits == 2 ? "ternary" : "binary";
     fv_printf(b, "// layer %d: ", i);
     if (pool)
         fv_printf(b, "%s pool %dx%d stride %dx%d over %d x %dx%d -> %dx%d, clamp [%d, %d]\n",
@@ -58,12 +59,12 @@ static void engine_rtl(fv_buf *b, int i, const fv_layer *L)
                   L->KH, L->KW, L->SH, L->SW, L->C, L->H, L->W, L->OH, L->OW, L->lo, L->hi);
     else if (spatial)
         fv_printf(b, "conv2d %d x %dx%d -> %d x %dx%d, kernel %dx%d, stride %dx%d, "
-                  "pads %d/%d, %d group(s); %lld MAC lane(s) (%d on DSPs), input zp %d\n",
+                  "pads %d/%d, %d group(s); %lld MAC lane(s) (%d on DSPs), input zp %d, %s weights\n",
                   L->C, L->H, L->W, L->OC, L->OH, L->OW, L->KH, L->KW, L->SH, L->SW,
-                  L->PT, L->PL, L->groups, (long long)P, L->dsp_lanes, L->in_zp);
+                  L->PT, L->PL, L->groups, (long long)P, L->dsp_lanes, L->in_zp, wname);
     else
-        fv_printf(b, "dense %d -> %d, %lld MAC lane(s) (%d on DSPs), input zp %d\n",
-                  L->C, L->OC, (long long)P, L->dsp_lanes, L->in_zp);
+        fv_printf(b, "dense %d -> %d, %lld MAC lane(s) (%d on DSPs), input zp %d, %s weights\n",
+                  L->C, L->OC, (long long)P, L->dsp_lanes, L->in_zp, wname);
     fv_printf(b,
         "module cr_eng_%d (\n"
         "    input  wire        clk,\n    input  wire        rst,\n"
@@ -135,28 +136,38 @@ static void engine_rtl(fv_buf *b, int i, const fv_layer *L)
             "    reg [%lld:0] shreg;\n    reg act, iv;\n    reg [%d:0] ij;\n"
             "    reg [%d:0] ich;\n    reg [%d:0] itag, tg2;\n"
             "    reg [31:0] sel, bq, mq;\n    reg [10:0] sq;\n",
-            (int)(8 * P - 1), (long long)(NG * K - 1), L->OC - 1, L->OC - 1,
-            L->OC - 1, i, i, i, i, waw - 1, mw - 1, obw - 1, (int)(8 * P - 1),
+            (int)(L->wbits * P - 1), (long long)(NG * K - 1), L->OC - 1, L->OC - 1,
+            L->OC - 1, i, i, i, i, waw - 1, mw - 1, obw - 1, (int)(L->wbits * P - 1),
             (long long)(32 * P - 1), pw - 1, mw - 1, obw - 1);
         fv_printf(b, "    wire [%lld:0] accn;\n    wire fire = v5 && l5;\n", (long long)(32 * P - 1));
+        const int WB = L->wbits;
         fv_printf(b, "    genvar j;\n    generate\n        for (j = 0; j < %lld; j = j + 1) begin : lane\n"
-                     "            wire signed [7:0] wv = w4[8*j+7:8*j];\n"
+                     "            wire signed [%d:0] wv = w4[%d*j+%d:%d*j];\n"
                      "            reg signed [16:0] pr;\n            reg [31:0] acc;\n"
-                     "            wire [16:0] xe = {{8{xc4[8]}}, xc4};\n"
-                     "            if (j < %d) begin : dsp\n"
-                     "                always @(posedge clk) pr <= xc4 * wv;\n"
-                     "            end else begin : lut\n"
-                     "                // shift-and-add (no $mul: stays out of the DSP blocks)\n"
-                     "                wire [16:0] pp = ({17{wv[0]}} & xe) + (({17{wv[1]}} & xe) << 1)\n"
-                     "                    + (({17{wv[2]}} & xe) << 2) + (({17{wv[3]}} & xe) << 3)\n"
-                     "                    + (({17{wv[4]}} & xe) << 4) + (({17{wv[5]}} & xe) << 5)\n"
-                     "                    + (({17{wv[6]}} & xe) << 6) - (({17{wv[7]}} & xe) << 7);\n"
-                     "                always @(posedge clk) pr <= pp;\n"
-                     "            end\n"
-                     "            assign accn[32*j+31:32*j] = (f5 ? 32'd0 : acc) + {{15{pr[16]}}, pr};\n"
+                     "            wire [16:0] xe = {{8{xc4[8]}}, xc4};\n",
+                  (long long)P, WB - 1, WB, WB - 1, WB);
+        if (WB == 2)
+            fv_printf(b, "            // ternary: add, subtract or skip (no multiplier)\n"
+                         "            always @(posedge clk) pr <= wv[0] ? (wv[1] ? -xe : xe) : 17'd0;\n");
+        else if (WB == 1)
+            fv_printf(b, "            // binary: +-x (no multiplier)\n"
+                         "            always @(posedge clk) pr <= wv[0] ? xe : -xe;\n");
+        else {
+            fv_printf(b, "            if (j < %d) begin : dsp\n"
+                         "                always @(posedge clk) pr <= xc4 * wv;\n"
+                         "            end else begin : lut\n"
+                         "                // shift-and-add (no $mul: stays out of the DSP blocks)\n"
+                         "                wire [16:0] pp = ({17{wv[0]}} & xe)",
+                      L->dsp_lanes);
+            for (int t = 1; t < WB - 1; t++)
+                fv_printf(b, " + (({17{wv[%d]}} & xe) << %d)", t, t);
+            fv_printf(b, "\n                    - (({17{wv[%d]}} & xe) << %d);\n"
+                         "                always @(posedge clk) pr <= pp;\n"
+                         "            end\n", WB - 1, WB - 1);
+        }
+        fv_printf(b, "            assign accn[32*j+31:32*j] = (f5 ? 32'd0 : acc) + {{15{pr[16]}}, pr};\n"
                      "            always @(posedge clk) if (v5) acc <= accn[32*j+31:32*j];\n"
-                     "        end\n    endgenerate\n",
-                  (long long)P, L->dsp_lanes);
+                     "        end\n    endgenerate\n");
     } else {
         fv_printf(b, "    reg [7:0] vv4, mx5;\n    reg fin5;\n");
         if (L->avg) {

@@ -165,10 +165,12 @@ int fv_chain(const crucible_graph_view *g, uint32_t di, fv_layer *L, char *why,
         return WHY("%s %s: input %s must be i8 quantised per tensor (float "
                    "graphs: quantise first, crucible compile --quant int8)",
                    d->op_name, d->name, x->name);
-    if (w->dtype != CRUCIBLE_DT_I8 || !w->data || w->rank != (conv ? 4 : 2))
-        return WHY("%s %s: weights %s must be a constant i8 %s (i4, ternary "
-                   "and binary engines are not implemented yet)", d->op_name,
-                   d->name, w->name, conv ? "[OC, C/group, KH, KW]" : "[M, K]");
+    L->wbits = w->dtype == CRUCIBLE_DT_I8 ? 8 : w->dtype == CRUCIBLE_DT_I4 ? 4
+             : w->dtype == CRUCIBLE_DT_TERNARY ? 2 : w->dtype == CRUCIBLE_DT_BINARY ? 1 : 0;
+    if (!L->wbits || !w->data || w->rank != (conv ? 4 : 2))
+        return WHY("%s %s: weights %s must be a constant i8, i4, ternary or "
+                   "binary %s", d->op_name, d->name, w->name,
+                   conv ? "[OC, C/group, KH, KW]" : "[M, K]");
     for (uint32_t c = 0; c < w->quant_count; c++)
         if (w->zero_points[c] != 0)
             return WHY("%s %s: weight zero point %d (channel %u) must be 0",
@@ -222,7 +224,7 @@ int fv_chain(const crucible_graph_view *g, uint32_t di, fv_layer *L, char *why,
                    d->name, b->name, L->OC);
     L->in_t = d->inputs[0];
     L->in_zp = x->zero_points[0];
-    L->w = (const int8_t *)w->data;
+    L->w = (const uint8_t *)w->data;
     L->bias = b ? (const int32_t *)b->data : NULL;
     int32_t rqi;
     if (consumers(g, d->outputs[0], &rqi) != 1 ||
@@ -455,7 +457,7 @@ int fv_build(const crucible_graph_view *g, const crucible_kv_doc *cfg,
             return WHY("%s %s: reads its data from input 0 only", n->op_name, n->name);
         L->P = L->kind == FV_MAC ? fv_parallel_of(cfg, n->name) : 1;
         if ((rc = fv_check_parallel(L, L->P, n->name, why, why_len))) return rc;
-        if (L->kind == FV_MAC) {
+        if (L->kind == FV_MAC && L->wbits >= 4) {
             L->dsp_lanes = (int32_t)(L->P < lanes_left ? L->P : lanes_left);
             lanes_left -= L->dsp_lanes;
         }
@@ -520,11 +522,12 @@ void fv_layer_cost(const fv_layer *L, fv_cost *c)
         c->lut += 120;
     }
     if (L->kind == FV_MAC) {
-        c->bram += ebr((int64_t)(L->OC / P) * L->K, 8 * P);
+        c->bram += ebr((int64_t)(L->OC / P) * L->K, (int64_t)L->wbits * P);
         if (L->OC > 32) c->bram += ebr(L->OC, 32) * 2 + ebr(L->OC, 11);
         c->dsp = L->dsp_lanes;
         c->ff += 80 * P + 100;
-        c->lut += 45 * P + 90 * lut_lanes + 80 + (L->OC <= 32 ? 2 * L->OC : 0);
+        int64_t lutmul = L->wbits == 8 ? 90 : L->wbits == 4 ? 40 : 20;
+        c->lut += 45 * P + lutmul * lut_lanes + 80 + (L->OC <= 32 ? 2 * L->OC : 0);
     } else {
         c->ff += 30;
         c->lut += 40;
@@ -541,16 +544,49 @@ void fv_common_cost(int use_dsp, fv_cost *c)
     c->bram = 0;
 }
 
-/* Memory images of layer L: weights [OC/P * K] words of P bytes (lane j =
- * channel g*P + j, last lane in the top byte), bias, multiplier, shift. */
+/* Weight e of L (crk_i_wget's packing): i8, i4 (two per byte, low nibble
+ * first), ternary (2-bit codes 1 = +1, 3 = -1, else 0), binary (1 = +1). */
+static int32_t wget(const fv_layer *L, size_t e)
+{
+    const uint8_t *w = L->w;
+    switch (L->wbits) {
+    case 8: return (int32_t)w[e] - (int32_t)((w[e] & 0x80u) << 1);
+    case 4: {
+        uint32_t nib = (uint32_t)(w[e >> 1] >> ((e & 1u) * 4u)) & 0xFu;
+        return (int32_t)nib - (int32_t)((nib & 0x8u) << 1);
+    }
+    case 2: {
+        uint32_t code = (uint32_t)(w[e >> 2] >> ((e & 3u) * 2u)) & 0x3u;
+        return code == 1u ? 1 : (code == 3u ? -1 : 0);
+    }
+    default: return ((w[e >> 3] >> (e & 7u)) & 1u) ? 1 : -1;
+    }
+}
+
+/* Memory images of layer L: weights [OC/P * K] words of P fields of wbits
+ * (lane j = channel g*P + j in bits [wbits*j +: wbits]; ternary as 2-bit
+ * two's complement, binary 1 = +1, 0 = -1), bias, multiplier, shift. */
 void fv_layer_hex(const fv_layer *L, fv_buf *w, fv_buf *bb, fv_buf *m, fv_buf *s)
 {
     if (L->kind != FV_MAC) return;
-    int K = L->K, P = L->P, G = L->OC / P;
+    int K = L->K, P = L->P, G = L->OC / P, WB = L->wbits;
+    int digits = (WB * P + 3) / 4;
     for (int g = 0; g < G; g++)
         for (int k = 0; k < K; k++) {
-            for (int j = P - 1; j >= 0; j--)
-                fv_printf(w, "%02x", (unsigned)(uint8_t)L->w[(size_t)(g * P + j) * (size_t)K + (size_t)k]);
+            for (int dgt = digits - 1; dgt >= 0; dgt--) {
+                unsigned nib = 0;
+                for (int bit = 3; bit >= 0; bit--) {
+                    int pos = dgt * 4 + bit, j = pos / WB, wb = pos % WB;
+                    unsigned v = 0;
+                    if (j < P) {
+                        int32_t x = wget(L, (size_t)(g * P + j) * (size_t)K + (size_t)k);
+                        uint32_t f = WB == 1 ? (x > 0 ? 1u : 0u) : (uint32_t)x;
+                        v = (f >> wb) & 1u;
+                    }
+                    nib = (nib << 1) | v;
+                }
+                fv_printf(w, "%x", nib);
+            }
             fv_printf(w, "\n");
         }
     for (int c = 0; c < L->OC; c++) {

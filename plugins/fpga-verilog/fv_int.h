@@ -31,7 +31,8 @@ typedef struct fv_layer {
     int32_t dsp_lanes;        /* lanes on DSP blocks; the rest in LUTs */
     int32_t in_zp, out_zp, lo, hi;
     int avg, cip;             /* FV_POOL: average (count_include_pad) */
-    const int8_t *w;          /* [OC][K] */
+    const uint8_t *w;         /* [OC][K], packed as crk_weight_get reads it */
+    int wbits;                /* 8 i8, 4 i4, 2 ternary, 1 binary */
     const int32_t *bias;      /* [OC] or NULL */
     int32_t mult[FV_MAX_CH];
     int32_t shift[FV_MAX_CH];
