@@ -382,3 +382,53 @@ TEST(test_fpga_int4_ternary)
     }
     return TEST_PASS;
 }
+
+/* Writes an int8 crir: x [1, K] -> dense K -> M -> requantize, and when
+ * branch, the output also added to itself (a branch). */
+static int fv_write_dense_crir(const char *path, int K, int M, int branch)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    fprintf(f, "crucible-ir 1\ngraph gen\n"
+               "tensor x : i8[1, %d] quant(axis=-1, scales=[0.02], zero_points=[-3])\n"
+               "tensor w : i8[%d, %d] quant(axis=-1, scales=[0.01], zero_points=[0]) = [",
+            K, M, K);
+    for (long i = 0; i < (long)K * M; i++) fprintf(f, "%s%ld", i ? ", " : "", (i * 37) % 255 - 127);
+    fprintf(f, "]\ntensor acc : i32[1, %d] quant(axis=-1, scales=[0.0002], zero_points=[0])\n"
+               "tensor y : i8[1, %d] quant(axis=-1, scales=[0.5], zero_points=[1])\n", M, M);
+    if (branch)
+        fprintf(f, "tensor z : i8[1, %d] quant(axis=-1, scales=[1.0], zero_points=[0])\n", M);
+    fprintf(f, "node fc : dense(x, w) -> (acc)\n"
+               "node rq : requantize(acc) -> (y) {rounding=\"fixed_q31\"}\n");
+    if (branch) fprintf(f, "node sum : add(y, y) -> (z)\n");
+    fprintf(f, "inputs (x)\noutputs (%s)\n", branch ? "z" : "y");
+    return fclose(f);
+}
+
+/* Pre-flight refusals with the numbers: weights beyond the board's block
+ * RAM (784 -> 128 int8: 100 KB), and a branch (add). */
+TEST(test_fpga_refusals_capacity_branch)
+{
+    if (!cr_is_file(FV_SO)) SKIP("fpga-verilog plugin not built");
+    const char *d = test_tmpdir();
+    char m[4096], pkg[4096];
+    char *out = NULL;
+    snprintf(m, sizeof m, "%s/big.crir", d);
+    CHECK(fv_write_dense_crir(m, 784, 128, 0) == 0);
+    snprintf(pkg, sizeof pkg, "%s/big.tptpkg", d);
+    int rc = fv_compile_cfg(&out, m, "--no-verify", "", pkg);
+    CHECK_MSG(rc != 0 && test_contains(out, "layer fc") && test_contains(out, "BRAM") &&
+                  test_contains(out, "icebreaker has 30 BRAM") &&
+                  test_contains(out, "try a lower parallel") && !cr_is_file(pkg),
+              "rc=%d %s", rc, out);
+    free(out);
+    snprintf(m, sizeof m, "%s/branch.crir", d);
+    CHECK(fv_write_dense_crir(m, 16, 8, 1) == 0);
+    snprintf(pkg, sizeof pkg, "%s/branch.tptpkg", d);
+    rc = fv_compile_cfg(&out, m, "--no-verify", "", pkg);
+    CHECK_MSG(rc != 0 && test_contains(out, "add") && test_contains(out, "not implemented") &&
+                  !cr_is_file(pkg),
+              "rc=%d %s", rc, out);
+    free(out);
+    return TEST_PASS;
+}
