@@ -13,7 +13,7 @@
 extern const char fv_rtl_requant[];
 
 /* Latency of cr_requant (input register to result), cycles. */
-#define FV_RQ_LAT 10
+#define FV_RQ_LAT 11
 
 enum { FV_MAC = 0, FV_POOL = 1 };
 
