@@ -1,2 +1,7 @@
 TEST_ENTRY(test_fpga_mlp_bitexact_bitstream)
 TEST_ENTRY(test_fpga_parallel_and_refusals)
+TEST_ENTRY(test_fpga_cnn_bitexact)
+TEST_ENTRY(test_fpga_conv_depthwise_pool)
+TEST_ENTRY(test_fpga_requant_unit)
+TEST_ENTRY(test_fpga_int4_ternary)
+TEST_ENTRY(test_fpga_refusals_capacity_branch)

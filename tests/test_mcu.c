@@ -274,3 +274,313 @@ TEST(test_mcu_micro_speech_bitexact)
     free(out);
     return TEST_PASS;
 }
+
+/* The micro:bit board (Cortex-M0, 256 KiB flash, 16 KiB RAM): the board
+ * INI picks QEMU's microbit machine and its real memory map; no UF2. */
+TEST(test_mcu_microbit_bitexact)
+{
+    if (!plugin_built("mcu-rp2040")) SKIP("plugin mcu-rp2040 not built");
+    if (!have("arm-none-eabi-gcc")) SKIP("arm-none-eabi-gcc not found (install gcc-arm-none-eabi)");
+    if (!have("qemu-system-arm")) SKIP("qemu-system-arm not found (install qemu-system-arm)");
+    const char *d = test_tmpdir();
+    char path[1024], *out = NULL;
+    snprintf(path, sizeof path, "%s/small.crir", d);
+    CHECK(test_write(path, small_ir) == 0);
+    int rc = test_sh(&out, "'%s' compile '%s' --target mcu-rp2040 --board microbit "
+                     "--samples 3 -o '%s/mb.tptpkg' 2>&1", BIN, path, d);
+    CHECK_MSG(rc == 0 && test_contains(out, "bit-exact") &&
+              test_contains(out, "-M microbit"), "%s", out);
+    free(out);
+    rc = test_sh(&out, "'%s' inspect '%s/mb.tptpkg' 2>&1", BIN, d);
+    CHECK_MSG(rc == 0 && !test_contains(out, "fw.uf2"), "%s", out);
+    free(out);
+    return TEST_PASS;
+}
+
+/* Activations of 18 KiB do not fit the micro:bit's 16 KiB of RAM:
+ * pre-flight refuses with needed and available bytes; no package. */
+TEST(test_mcu_microbit_ram_refused)
+{
+    if (!plugin_built("mcu-rp2040")) SKIP("plugin mcu-rp2040 not built");
+    const char *d = test_tmpdir();
+    char path[1024], ir[4096], *out = NULL;
+    int k = snprintf(ir, sizeof ir,
+        "crucible-ir 1\ngraph big\n"
+        "tensor x : i8[1, 1, 48, 48] quant(scales=[0.05], zero_points=[0])\n"
+        "tensor w : i8[8, 1, 3, 3] quant(scales=[0.01], zero_points=[0]) = [");
+    for (int i = 0; i < 72; i++)
+        k += snprintf(ir + k, sizeof ir - (size_t)k, "%s%d", i ? ", " : "", (i * 37) % 200 - 100);
+    snprintf(ir + k, sizeof ir - (size_t)k, "]\n"
+        "tensor acc : i32[1, 8, 48, 48] quant(scales=[0.0005], zero_points=[0])\n"
+        "tensor y : i8[1, 8, 48, 48] quant(scales=[0.1], zero_points=[0])\n"
+        "node c : conv2d(x, w) -> (acc) {pads=[1, 1, 1, 1]}\n"
+        "node r : requantize(acc) -> (y) {rounding=\"fixed_q31\"}\n"
+        "inputs (x)\noutputs (y)\n");
+    snprintf(path, sizeof path, "%s/big.crir", d);
+    CHECK(test_write(path, ir) == 0);
+    int rc = test_sh(&out, "'%s' compile '%s' --target mcu-rp2040 --board microbit "
+                     "-o '%s/big.tptpkg' 2>&1; test ! -e '%s/big.tptpkg'",
+                     BIN, path, d, d);
+    CHECK_MSG(rc == 0 && test_contains(out, "bytes of RAM") &&
+              test_contains(out, "has 16384"), "%s", out);
+    free(out);
+    /* the same model fits the Pico's 264 KiB */
+    rc = test_sh(&out, "'%s' compile '%s' --target mcu-rp2040 --no-verify "
+                 "-o '%s/big2.tptpkg' 2>&1", BIN, path, d);
+    CHECK_MSG(rc == 0, "%s", out);
+    free(out);
+    return TEST_PASS;
+}
+
+/* compile the small model for id with a project config; out gets the log */
+static int compile_cfg(const char *id, const char *cfg_text, const char *env,
+                       const char *extra, char **out)
+{
+    const char *d = test_tmpdir();
+    char path[1024], cfg[1024];
+    snprintf(path, sizeof path, "%s/small.crir", d);
+    snprintf(cfg, sizeof cfg, "%s/cfg.ini", d);
+    if (test_write(path, small_ir) || test_write(cfg, cfg_text)) return -1;
+    return test_sh(out, "%s '%s' compile '%s' --target %s --samples 3 "
+                   "--config '%s' %s -o '%s/x.tptpkg' 2>&1; rc=$?; "
+                   "test -e '%s/x.tptpkg' && echo PACKAGE-WRITTEN; exit $rc",
+                   env, BIN, path, id, cfg, extra, d, d);
+}
+
+/* A firmware that never finishes is stopped at the time bound and
+ * reported as a hang; the compile fails and writes no package. */
+TEST(test_mcu_hang_bounded)
+{
+    if (!plugin_built("mcu-riscv")) SKIP("plugin mcu-riscv not built");
+    if (!have("riscv64-unknown-elf-gcc")) SKIP("riscv64-unknown-elf-gcc not found (install gcc-riscv64-unknown-elf)");
+    if (!have("qemu-system-riscv32")) SKIP("qemu-system-riscv32 not found (install qemu-system-misc)");
+    char *out = NULL;
+    int rc = compile_cfg("mcu-riscv", "[target.mcu-riscv]\ntest_inject = hang\n"
+                         "timeout_s = 2\n", "", "", &out);
+    CHECK_MSG(rc != 0 && test_contains(out, "did not finish within 2 s") &&
+              !test_contains(out, "PACKAGE-WRITTEN"), "%s", out);
+    free(out);
+    return TEST_PASS;
+}
+
+/* A wrong output byte is reported with the sample, index and both values. */
+TEST(test_mcu_mismatch_reported)
+{
+    if (!plugin_built("mcu-rp2040")) SKIP("plugin mcu-rp2040 not built");
+    if (!have("arm-none-eabi-gcc")) SKIP("arm-none-eabi-gcc not found (install gcc-arm-none-eabi)");
+    if (!have("qemu-system-arm")) SKIP("qemu-system-arm not found (install qemu-system-arm)");
+    char *out = NULL;
+    int rc = compile_cfg("mcu-rp2040", "[target.mcu-rp2040]\ntest_inject = mismatch\n",
+                         "", "", &out);
+    CHECK_MSG(rc != 0 && test_contains(out, "sample 2, output out[2]: firmware ") &&
+              test_contains(out, ", reference ") &&
+              test_contains(out, "1 of 15 values differ") &&
+              !test_contains(out, "PACKAGE-WRITTEN"), "%s", out);
+    free(out);
+    return TEST_PASS;
+}
+
+/* Tools missing from PATH: the step is SKIPPED naming the Debian package,
+ * the exit status is non-zero, and --no-verify accepts it. */
+TEST(test_mcu_missing_tools_skipped)
+{
+    if (!plugin_built("mcu-riscv")) SKIP("plugin mcu-riscv not built");
+    if (!have("riscv64-unknown-elf-gcc")) SKIP("riscv64-unknown-elf-gcc not found (install gcc-riscv64-unknown-elf)");
+    const char *d = test_tmpdir();
+    char env[1200], *out = NULL;
+    /* a PATH with the cross tools but no QEMU */
+    CHECK(test_sh(NULL, "mkdir -p '%s/tools' && for t in gcc size objcopy nm; do "
+                  "ln -sf \"$(command -v riscv64-unknown-elf-$t)\" "
+                  "'%s/tools/riscv64-unknown-elf-'$t; done", d, d) == 0);
+    snprintf(env, sizeof env, "PATH='%s/tools'", d);
+    int rc = compile_cfg("mcu-riscv", "", env, "", &out);
+    CHECK_MSG(rc != 0 && test_contains(out, "SKIPPED") &&
+              test_contains(out, "qemu-system-riscv32 not found (install "
+                            "qemu-system-misc)"), "%s", out);
+    free(out);
+    /* no cross-compiler at all */
+    snprintf(env, sizeof env, "PATH='%s/empty'", d);
+    rc = compile_cfg("mcu-riscv", "", env, "", &out);
+    CHECK_MSG(rc != 0 && test_contains(out, "riscv64-unknown-elf-gcc not found "
+                                       "(install gcc-riscv64-unknown-elf)"), "%s", out);
+    free(out);
+    rc = compile_cfg("mcu-riscv", "", env, "--no-verify", &out);
+    CHECK_MSG(rc == 0 && test_contains(out, "PACKAGE-WRITTEN"), "%s", out);
+    free(out);
+    return TEST_PASS;
+}
+
+/* mnist8_cntk as the quantiser leaves it: int8 convolutions and dense
+ * with float islands between them (dequantize, bias add, relu, max pool,
+ * quantize) and a float output - bit-exact (f32 bits) in QEMU. */
+TEST(test_mcu_mnist8_float_islands_bitexact)
+{
+    const char *m = CR_SOURCE_DIR "/../shared/models/onnx/mnist8_cntk";
+    if (test_sh(NULL, "test -f '%s/model.onnx'", m) != 0) SKIP("%s absent", m);
+    if (!plugin_built("mcu-riscv")) SKIP("plugin mcu-riscv not built");
+    if (!have("riscv64-unknown-elf-gcc")) SKIP("riscv64-unknown-elf-gcc not found (install gcc-riscv64-unknown-elf)");
+    if (!have("qemu-system-riscv32")) SKIP("qemu-system-riscv32 not found (install qemu-system-misc)");
+    const char *d = test_tmpdir();
+    char *out = NULL;
+    int rc = test_sh(&out, "'%s' compile '%s/model.onnx' --target mcu-riscv "
+                     "--quant int8 --calib '%s'/test_data_set_*/input_0.pb "
+                     "--io int8 --samples 3 -o '%s/m8.tptpkg' 2>&1", BIN, m, m, d);
+    CHECK_MSG(rc == 0 && test_contains(out, "3 samples bit-exact (30 f32 values)"),
+              "%s", out);
+    free(out);
+    return TEST_PASS;
+}
+
+/* int8 add / mul / sub (TFLite semantics): a residual add of the graph
+ * input, a per-channel constant multiplier (broadcast), and a subtraction
+ * reading the input a third time - bit-exact on both architectures. */
+static const char residual_ir[] =
+    "crucible-ir 1\n"
+    "graph mcu_residual\n"
+    "tensor x : i8[1, 2, 4, 4] quant(scales=[0.05], zero_points=[3])\n"
+    "tensor cw : i8[2, 2, 3, 3] quant(axis=0, scales=[0.01, 0.02], zero_points=[0, 0]) = [12, -50, 33, 7, 90, -17, 44, -3, 21, -66, 8, 19, -27, 101, -5, 38, -74, 2, 55, -9, 16, 70, -35, 4, -88, 29, 13, -41, 60, 9, -12, 25, 47, -56, 3, 18]\n"
+    "tensor cb : i32[2] quant(axis=0, scales=[0.0005, 0.001], zero_points=[0, 0]) = [150, -90]\n"
+    "tensor acc : i32[1, 2, 4, 4] quant(axis=1, scales=[0.0005, 0.001], zero_points=[0, 0])\n"
+    "tensor y1 : i8[1, 2, 4, 4] quant(scales=[0.04], zero_points=[-5])\n"
+    "tensor s1 : i8[1, 2, 4, 4] quant(scales=[0.07], zero_points=[2])\n"
+    "tensor k : i8[2, 1, 1] quant(scales=[0.02], zero_points=[1]) = [37, -60]\n"
+    "tensor m1 : i8[1, 2, 4, 4] quant(scales=[0.03], zero_points=[-4])\n"
+    "tensor out : i8[1, 2, 4, 4] quant(scales=[0.06], zero_points=[0])\n"
+    "node conv : conv2d(x, cw, cb) -> (acc) {pads=[1, 1, 1, 1]}\n"
+    "node rq : requantize(acc) -> (y1) {rounding=\"fixed_q31\"}\n"
+    "node res : add(y1, x) -> (s1) {rounding=\"fixed_q31\"}\n"
+    "node scale : mul(s1, k) -> (m1) {rounding=\"fixed_q31\"}\n"
+    "node back : sub(m1, x) -> (out) {rounding=\"fixed_q31\"}\n"
+    "inputs (x)\n"
+    "outputs (out)\n";
+
+TEST(test_mcu_int8_add_mul_sub_bitexact)
+{
+    if (!plugin_built("mcu-riscv") || !plugin_built("mcu-rp2040"))
+        SKIP("MCU plugins not built");
+    if (!have("riscv64-unknown-elf-gcc") || !have("qemu-system-riscv32") ||
+        !have("arm-none-eabi-gcc") || !have("qemu-system-arm"))
+        SKIP("cross-compilers or QEMU missing (gcc-riscv64-unknown-elf, "
+             "qemu-system-misc, gcc-arm-none-eabi, qemu-system-arm)");
+    const char *d = test_tmpdir();
+    char path[1024], *out = NULL;
+    snprintf(path, sizeof path, "%s/res.crir", d);
+    CHECK(test_write(path, residual_ir) == 0);
+    int rc = test_sh(&out, "'%s' compile '%s' --target mcu-riscv,mcu-rp2040 "
+                     "--samples 6 -o '%s/res.tptpkg' 2>&1", BIN, path, d);
+    CHECK_MSG(rc == 0, "%s", out);
+    const char *p = strstr(out, "6 samples bit-exact (192 int8 values)");
+    CHECK_MSG(p && strstr(p + 1, "6 samples bit-exact (192 int8 values)"), "%s", out);
+    free(out);
+    return TEST_PASS;
+}
+
+/* int8 sigmoid / tanh / leaky_relu as 256-entry tables computed like the
+ * interpreter's;
+ * an int8 relu without the int8 rounding attribute is refused by name. */
+static const char lut_ir[] =
+    "crucible-ir 1\n"
+    "graph mcu_lut\n"
+    "tensor x : i8[1, 40] quant(scales=[0.08], zero_points=[-7])\n"
+    "tensor s : i8[1, 40] quant(scales=[0.00390625], zero_points=[-128])\n"
+    "tensor t2 : i8[1, 40] quant(scales=[0.0078125], zero_points=[0])\n"
+    "tensor t : i8[1, 40] quant(scales=[0.005], zero_points=[-20])\n"
+    "node sg : sigmoid(x) -> (s) {rounding=\"fixed_q31\"}\n"
+    "node th : tanh(s) -> (t2) {rounding=\"fixed_q31\"}\n"
+    "node lk : leaky_relu(t2) -> (t) {alpha=0.2, rounding=\"fixed_q31\"}\n"
+    "inputs (x)\n"
+    "outputs (t)\n";
+
+TEST(test_mcu_lut_bitexact_and_relu_refusal)
+{
+    if (!plugin_built("mcu-riscv")) SKIP("plugin mcu-riscv not built");
+    if (!have("riscv64-unknown-elf-gcc")) SKIP("riscv64-unknown-elf-gcc not found (install gcc-riscv64-unknown-elf)");
+    if (!have("qemu-system-riscv32")) SKIP("qemu-system-riscv32 not found (install qemu-system-misc)");
+    const char *d = test_tmpdir();
+    char path[1024], *out = NULL;
+    snprintf(path, sizeof path, "%s/lut.crir", d);
+    CHECK(test_write(path, lut_ir) == 0);
+    int rc = test_sh(&out, "'%s' compile '%s' --target mcu-riscv --samples 6 "
+                     "-o '%s/lut.tptpkg' 2>&1", BIN, path, d);
+    CHECK_MSG(rc == 0 && test_contains(out, "6 samples bit-exact (240 int8 values)"),
+              "%s", out);
+    free(out);
+    snprintf(path, sizeof path, "%s/relu.crir", d);
+    CHECK(test_write(path, "crucible-ir 1\ngraph r\n"
+                     "tensor x : i8[1, 8] quant(scales=[0.1], zero_points=[3])\n"
+                     "tensor y : i8[1, 8] quant(scales=[0.1], zero_points=[3])\n"
+                     "node r1 : relu(x) -> (y)\ninputs (x)\noutputs (y)\n") == 0);
+    rc = test_sh(&out, "'%s' compile '%s' --target mcu-riscv -o '%s/r.tptpkg' 2>&1",
+                 BIN, path, d);
+    CHECK_MSG(rc != 0 && test_contains(out, "relu r1") &&
+              test_contains(out, "fixed_q31"), "%s", out);
+    free(out);
+    return TEST_PASS;
+}
+
+/* int8 concat along channels of two activations (one the graph input,
+ * also live for the concat) and a constant with its own scale (requantised
+ * on the way in), bit-exact. */
+static const char concat_ir[] =
+    "crucible-ir 1\n"
+    "graph mcu_concat\n"
+    "tensor x : i8[1, 2, 3, 3] quant(scales=[0.05], zero_points=[3])\n"
+    "tensor k : i8[1, 1, 3, 3] quant(scales=[0.02], zero_points=[-1]) = [5, -7, 9, 100, -100, 0, 1, 2, 3]\n"
+    "tensor y1 : i8[1, 2, 3, 3] quant(scales=[0.05], zero_points=[3])\n"
+    "tensor out : i8[1, 5, 3, 3] quant(scales=[0.05], zero_points=[3])\n"
+    "node r : relu(x) -> (y1) {rounding=\"fixed_q31\"}\n"
+    "node c : concat(y1, k, x) -> (out) {axis=1, rounding=\"fixed_q31\"}\n"
+    "inputs (x)\n"
+    "outputs (out)\n";
+
+TEST(test_mcu_concat_bitexact)
+{
+    if (!plugin_built("mcu-riscv")) SKIP("plugin mcu-riscv not built");
+    if (!have("riscv64-unknown-elf-gcc")) SKIP("riscv64-unknown-elf-gcc not found (install gcc-riscv64-unknown-elf)");
+    if (!have("qemu-system-riscv32")) SKIP("qemu-system-riscv32 not found (install qemu-system-misc)");
+    const char *d = test_tmpdir();
+    char path[1024], *out = NULL;
+    snprintf(path, sizeof path, "%s/cat.crir", d);
+    CHECK(test_write(path, concat_ir) == 0);
+    int rc = test_sh(&out, "'%s' compile '%s' --target mcu-riscv --samples 6 "
+                     "-o '%s/cat.tptpkg' 2>&1", BIN, path, d);
+    CHECK_MSG(rc == 0 && test_contains(out, "6 samples bit-exact (270 int8 values)"),
+              "%s", out);
+    free(out);
+    return TEST_PASS;
+}
+
+/* Contradictory board INIs are refused naming the fields: an overlapping
+ * memory map, an unknown architecture, a stack larger than the RAM. */
+TEST(test_mcu_board_contradictions)
+{
+    if (!plugin_built("mcu-riscv")) SKIP("plugin mcu-riscv not built");
+    const char *d = test_tmpdir();
+    static const struct { const char *body, *want; } cases[] = {
+        {"arch = rv32\nflash_bytes = 4M\nram_bytes = 1M\n[toolchain]\n"
+         "prefix = riscv64-unknown-elf-\n[link]\nflash_origin = 0x80000000\n"
+         "flash_length = 0x400000\nram_origin = 0x80200000\nram_length = 0x100000\n"
+         "[emulator]\nqemu = qemu-system-riscv32\nmachine = virt\n",
+         "must not overlap"},
+        {"arch = mips\nflash_bytes = 4M\nram_bytes = 1M\n", "arch = 'mips'"},
+        {"arch = rv32\nflash_bytes = 4M\nram_bytes = 1M\n[toolchain]\n"
+         "prefix = riscv64-unknown-elf-\n[link]\nflash_origin = 0x80000000\n"
+         "flash_length = 0x400000\nram_origin = 0x80400000\nram_length = 0x1000\n"
+         "stack_bytes = 8192\n[emulator]\nqemu = qemu-system-riscv32\nmachine = virt\n",
+         "stack_bytes = 8192"},
+    };
+    char path[1024], board[1024], text[1024], *out = NULL;
+    snprintf(path, sizeof path, "%s/small.crir", d);
+    CHECK(test_write(path, small_ir) == 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(board, sizeof board, "%s/b%zu.ini", d, i);
+        snprintf(text, sizeof text, "[board]\nname = b%zu\ntarget = mcu-riscv\n%s",
+                 i, cases[i].body);
+        CHECK(test_write(board, text) == 0);
+        int rc = test_sh(&out, "'%s' compile '%s' --target mcu-riscv --board '%s' "
+                         "-o '%s/b.tptpkg' 2>&1", BIN, path, board, d);
+        CHECK_MSG(rc != 0 && test_contains(out, cases[i].want), "case %zu: %s", i, out);
+        free(out);
+    }
+    return TEST_PASS;
+}

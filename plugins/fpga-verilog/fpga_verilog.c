@@ -84,32 +84,6 @@ static int fv_accept_board(void *state, const crucible_board *board, char *why,
     return CRUCIBLE_OK;
 }
 
-/* Parallel lanes for layer `name`: [layer.NAME] parallel, else
- * [target.fpga-verilog] parallel, else 1. */
-static int32_t parallel_of(const crucible_kv_doc *cfg, const char *name)
-{
-    char sec[300];
-    snprintf(sec, sizeof sec, "layer.%s", name);
-    const char *v = crucible_kv_get(cfg, sec, "parallel");
-    if (!v) v = crucible_kv_get(cfg, "target.fpga-verilog", "parallel");
-    return v ? (int32_t)strtol(v, NULL, 10) : 1;
-}
-
-static int check_parallel(const fv_layer *L, int32_t P, const char *name,
-                          char *why, size_t why_len)
-{
-    if (P < 1 || P > 64 || L->M % P) {
-        int32_t best = 1;
-        for (int32_t d = 1; d <= 64 && d <= L->M; d++)
-            if (L->M % d == 0 && d <= (P > 0 ? P : 1)) best = d;
-        snprintf(why, why_len, "layer %s: parallel = %d must be 1..64 and "
-                 "divide the %d outputs (each lane computes M/P outputs); "
-                 "try parallel = %d", name, P, L->M, best);
-        return CRUCIBLE_E_INVALID;
-    }
-    return CRUCIBLE_OK;
-}
-
 #define FITS(s, field) \
     ((size_t)(s)->size >= offsetof(crucible_support, field) + sizeof((s)->field))
 
@@ -131,48 +105,67 @@ static int fv_query(void *state, const crucible_query_ctx *ctx,
     fv_layer L;
     if (!g || !out || node >= g->n_nodes) return CRUCIBLE_E_INVALID;
     const crucible_node_view *n = g->nodes[node];
-    /* requantize / relu / clip: part of the chain of the dense before */
-    uint32_t di = node;
+    if (n->op == CRUCIBLE_OP_RESHAPE) {
+        if (FITS(out, level)) out->level = CRUCIBLE_SUPPORT_YES;
+        if (FITS(out, cycles)) out->cycles = 0;
+        set_reason(out, "free: the engines' buffers are row-major");
+        return CRUCIBLE_OK;
+    }
+    /* requantize / relu / clip: fused into the dense / conv2d before it */
     if (n->op == CRUCIBLE_OP_REQUANTIZE || n->op == CRUCIBLE_OP_RELU ||
         n->op == CRUCIBLE_OP_CLIP) {
         uint32_t found = UINT32_MAX;
         for (uint32_t i = 0; i < node; i++)
-            if (g->nodes[i]->op == CRUCIBLE_OP_DENSE &&
+            if ((g->nodes[i]->op == CRUCIBLE_OP_DENSE ||
+                 g->nodes[i]->op == CRUCIBLE_OP_CONV2D) &&
                 fv_chain(g, i, &L, why, sizeof why) == CRUCIBLE_OK &&
                 (L.rq == node || L.act == node))
                 found = i;
-        if (found == UINT32_MAX) {
-            snprintf(why, sizeof why, "%s %s: supported only fused after an "
-                     "integer dense (dense -> requantize fixed_q31 -> "
-                     "relu/clip with the same scale)", n->op_name, n->name);
+        if (found != UINT32_MAX) {
+            if (FITS(out, level)) out->level = CRUCIBLE_SUPPORT_YES;
+            if (FITS(out, cycles)) out->cycles = 0;
+            set_reason(out, "fused into the MAC engine's requantisation");
+            return CRUCIBLE_OK;
+        }
+        if (n->op == CRUCIBLE_OP_REQUANTIZE) {
+            snprintf(why, sizeof why, "requantize %s: supported only fused after "
+                     "an integer dense / conv2d (dense -> requantize fixed_q31 -> "
+                     "relu/clip with the same scale)", n->name);
             set_reason(out, why);
             return CRUCIBLE_OK;
         }
-        if (FITS(out, level)) out->level = CRUCIBLE_SUPPORT_YES;
-        if (FITS(out, cycles)) out->cycles = 0;
-        set_reason(out, "fused into the dense engine's requantisation unit");
-        return CRUCIBLE_OK;
     }
-    if (fv_chain(g, di, &L, why, sizeof why) != CRUCIBLE_OK) {
+    int rc = (n->op == CRUCIBLE_OP_DENSE || n->op == CRUCIBLE_OP_CONV2D)
+                 ? fv_chain(g, node, &L, why, sizeof why)
+                 : fv_pool(g, node, &L, why, sizeof why);
+    if (rc != CRUCIBLE_OK) {
         set_reason(out, why);
         return CRUCIBLE_OK;
     }
     const crucible_kv_doc *cfg = ctx && CRUCIBLE_HAS_FIELD(ctx->hdr, crucible_query_ctx, config) ? ctx->config : NULL;
     const crucible_board *bd = ctx ? ctx->board : NULL;
-    int32_t P = parallel_of(cfg, n->name);
-    if (check_parallel(&L, P, n->name, why, sizeof why)) {
+    L.P = L.kind == FV_MAC ? fv_parallel_of(cfg, n->name) : 1;
+    if (fv_check_parallel(&L, L.P, n->name, why, sizeof why)) {
         set_reason(out, why);
         return CRUCIBLE_OK;
     }
     fv_board r;
     board_res(bd, &r);
+    /* DSPs left by the requantiser (4) and the MAC engines before this
+     * one, in graph order, as compile assigns them */
+    int64_t spare = r.dsp >= 4 ? r.dsp - 4 : 0;
+    for (uint32_t i = 0; i < node && spare > 0; i++)
+        if (g->nodes[i]->op == CRUCIBLE_OP_DENSE || g->nodes[i]->op == CRUCIBLE_OP_CONV2D)
+            spare -= fv_parallel_of(cfg, g->nodes[i]->name);
+    if (spare < 0) spare = 0;
+    L.dsp_lanes = L.kind == FV_MAC ? (int32_t)(L.P < spare ? L.P : spare) : 0;
     fv_cost c;
-    fv_layer_cost(L.K, L.M, P, P <= r.dsp - 4, &c);
+    fv_layer_cost(&L, &c);
     if (c.bram > r.bram || c.lut > r.lc) {
-        snprintf(why, sizeof why, "layer %s (%d x %d, parallel %d) needs %lld "
+        snprintf(why, sizeof why, "layer %s (%s, parallel %d) needs %lld "
                  "BRAM and ~%lld LCs; %s has %lld BRAM and %lld LCs (try a lower "
-                 "parallel, int4 weights, or a larger board)", n->name, L.M,
-                 L.K, P, (long long)c.bram, (long long)c.lut, r.name,
+                 "parallel, int4 weights, or a larger board)", n->name,
+                 n->op_name, L.P, (long long)c.bram, (long long)c.lut, r.name,
                  (long long)r.bram, (long long)r.lc);
         set_reason(out, why);
         return CRUCIBLE_OK;
@@ -185,9 +178,17 @@ static int fv_query(void *state, const crucible_query_ctx *ctx,
     if (FITS(out, dsp)) out->dsp = c.dsp;
     if (FITS(out, bram)) out->bram = c.bram;
     if (FITS(out, spram)) out->spram = 0;
-    snprintf(why, sizeof why, "dense %d -> %d, %d MAC lane(s): %.0f cycles "
-             "(MAC efficiency %.2f)", L.K, L.M, P, c.cycles,
-             (double)L.K * L.M / (c.cycles * P));
+    if (L.kind == FV_MAC) {
+        double macs = (double)L.K * L.OC * L.OH * L.OW;
+        snprintf(why, sizeof why, "%s %dx%dx%d -> %dx%dx%d, %d MAC lane(s) (%d "
+                 "on DSPs): %.0f cycles (MAC efficiency %.2f)", n->op_name, L.C,
+                 L.H, L.W, L.OC, L.OH, L.OW, L.P, L.dsp_lanes, c.cycles,
+                 macs / (c.cycles * L.P));
+    } else {
+        snprintf(why, sizeof why, "%s %dx%dx%d -> %dx%dx%d: %.0f cycles (one "
+                 "tap a cycle)", n->op_name, L.C, L.H, L.W, L.OC, L.OH, L.OW,
+                 c.cycles);
+    }
     set_reason(out, why);
     return CRUCIBLE_OK;
 }
@@ -207,51 +208,6 @@ static int write_buf(const char *dir, const char *name, const fv_buf *b,
         snprintf(an, sizeof an, "rtl/%s", name);
         return sink->emit(sink->ctx, an, b->data ? b->data : "", b->len);
     }
-    return CRUCIBLE_OK;
-}
-
-/* Builds the design from the graph; on error writes why. */
-static int build_design(const crucible_graph_view *g, const crucible_kv_doc *cfg,
-                        fv_design *D, char *why, size_t why_len)
-{
-    D->n = 0;
-    uint32_t covered = 0;
-    for (uint32_t i = 0; i < g->n_nodes; i++) {
-        if (g->nodes[i]->op != CRUCIBLE_OP_DENSE) continue;
-        if (D->n >= FV_MAX_LAYERS) {
-            snprintf(why, why_len, "more than %d layers", FV_MAX_LAYERS);
-            return CRUCIBLE_E_LIMIT;
-        }
-        fv_layer *L = &D->L[D->n];
-        int rc = fv_chain(g, i, L, why, why_len);
-        if (!rc) rc = fv_mults(g, L, why, why_len);
-        if (rc) return rc;
-        L->P = parallel_of(cfg, g->nodes[i]->name);
-        if ((rc = check_parallel(L, L->P, g->nodes[i]->name, why, why_len)))
-            return rc;
-        if (D->n && D->L[D->n - 1].out_t != L->in_t) {
-            snprintf(why, why_len, "dense %s does not read the previous layer's "
-                     "output: only a chain of layers is supported",
-                     g->nodes[i]->name);
-            return CRUCIBLE_E_UNSUPPORTED;
-        }
-        covered += 2 + (L->act != UINT32_MAX);
-        D->n++;
-    }
-    if (!D->n || covered != g->n_nodes) {
-        snprintf(why, why_len, "the graph must be a chain of integer dense -> "
-                 "requantize (-> relu/clip) layers (%u of %u nodes covered)",
-                 covered, g->n_nodes);
-        return CRUCIBLE_E_UNSUPPORTED;
-    }
-    if (g->n_inputs != 1 || g->inputs[0] != D->L[0].in_t || g->n_outputs != 1 ||
-        g->outputs[0] != D->L[D->n - 1].out_t) {
-        snprintf(why, why_len, "one graph input feeding the first layer and one "
-                 "output from the last are required");
-        return CRUCIBLE_E_UNSUPPORTED;
-    }
-    D->in_bytes = D->L[0].K;
-    D->out_bytes = D->L[D->n - 1].M;
     return CRUCIBLE_OK;
 }
 
@@ -295,22 +251,36 @@ static int fv_compile(void *state, const crucible_compile_ctx *ctx)
     char why[512];
     fv_design *D = crucible_alloc(h, sizeof *D);
     if (!D) return CRUCIBLE_E_NOMEM;
-    int rc = build_design(ctx->graph, ctx->config, D, why, sizeof why);
+    fv_board br;
+    board_res(ctx->board, &br);
+    int rc = fv_build(ctx->graph, ctx->config, br.dsp, D, why, sizeof why);
     if (rc) {
         h->log(h, CRUCIBLE_LOG_ERROR, "%s", why);
         crucible_free(h, D, sizeof *D);
         return rc;
     }
-    fv_board br;
-    board_res(ctx->board, &br);
-    int64_t lanes = 0;
-    for (uint32_t i = 0; i < D->n; i++) lanes += D->L[i].P;
-    if (lanes + 4 > br.dsp) {
-        h->log(h, CRUCIBLE_LOG_ERROR, "board %s: %lld MAC lanes + 4 SB_MAC16 for "
-               "the requantiser need %lld DSPs; the board has %lld (multipliers "
-               "in LUTs do not fit a UP5K). Lower [layer.*] parallel so the "
-               "lanes sum to at most %lld.", br.name, (long long)lanes,
-               (long long)(lanes + 4), (long long)br.dsp, (long long)(br.dsp - 4));
+    /* capacity: every engine's estimate plus the requantiser and the core */
+    fv_cost sum, c;
+    fv_common_cost(br.dsp >= 4, &sum);
+    for (uint32_t i = 0; i < D->n; i++) {
+        fv_layer_cost(&D->L[i], &c);
+        sum.lut += c.lut;
+        sum.ff += c.ff;
+        sum.dsp += c.dsp;
+        sum.bram += c.bram;
+    }
+    sum.bram += (D->in_bytes + 511) / 512;
+    if (sum.lut > br.lc || sum.bram > br.bram || sum.dsp > br.dsp) {
+        int64_t lanes = 0;
+        for (uint32_t i = 0; i < D->n; i++) lanes += D->L[i].kind == FV_MAC ? D->L[i].P : 0;
+        h->log(h, CRUCIBLE_LOG_ERROR, "board %s: the design needs ~%lld LCs, "
+               "%lld BRAM, %lld DSP (%lld MAC lanes, %lld of them LUT "
+               "multipliers); the board has %lld LCs, %lld BRAM, %lld DSP. "
+               "Lower [layer.*] parallel, use int4/ternary weights or a larger "
+               "board.", br.name, (long long)sum.lut, (long long)sum.bram,
+               (long long)sum.dsp, (long long)lanes,
+               (long long)(lanes - (sum.dsp - (br.dsp >= 4 ? 4 : 0))),
+               (long long)br.lc, (long long)br.bram, (long long)br.dsp);
         crucible_free(h, D, sizeof *D);
         return CRUCIBLE_E_CAPACITY;
     }

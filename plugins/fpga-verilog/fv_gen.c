@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- graph helpers ------------------------------------------------------ */
@@ -93,64 +94,144 @@ static void act_range(const crucible_graph_view *g, const crucible_node_view *n,
 
 #define WHY(...) (snprintf(why, why_len, __VA_ARGS__), CRUCIBLE_E_UNSUPPORTED)
 
-/* Checks the chain starting at dense node di and fills L (without the
- * parallelism). Allocation-free. */
+/* INTS attribute `name` (count n) into v, or the defaults already there. */
+static int attr_ints(const crucible_node_view *n, const char *name, uint32_t cnt,
+                     int32_t *v)
+{
+    const crucible_attr_view *a = crucible_node_attr(n, name);
+    if (!a) return 0;
+    if (a->type != CRUCIBLE_ATTR_INTS || a->count != cnt) return -1;
+    for (uint32_t i = 0; i < cnt; i++) {
+        if (a->ints[i] < 0 || a->ints[i] > 4096) return -1;
+        v[i] = (int32_t)a->ints[i];
+    }
+    return 0;
+}
+
+/* [1, C, H, W] (or [1, K]) activation tensor as C, H, W. */
+static int chw(const crucible_tensor_view *t, int32_t *c, int32_t *h, int32_t *w)
+{
+    if (t->rank == 4 && t->dims[0] == 1) {
+        *c = (int32_t)t->dims[1];
+        *h = (int32_t)t->dims[2];
+        *w = (int32_t)t->dims[3];
+        return 0;
+    }
+    if (t->rank == 2 && t->dims[0] == 1) {
+        *c = (int32_t)t->dims[1];
+        *h = *w = 1;
+        return 0;
+    }
+    return -1;
+}
+
+/* Geometry limits of one engine (address widths, 16-bit result tags). */
+static int geom_ok(const fv_layer *L, char *why, size_t why_len, const char *nm)
+{
+    int64_t in = (int64_t)L->C * L->H * L->W, out = (int64_t)L->OC * L->OH * L->OW;
+    if (in > 65536 || out > 65536 || L->K > 65535 || L->OC > FV_MAX_CH)
+        return WHY("%s: %lld inputs, %lld outputs, %d taps, %d channels exceed "
+                   "the engine limits (65536 values in / out, 65535 taps, %d "
+                   "channels)", nm, (long long)in, (long long)out, L->K, L->OC,
+                   FV_MAX_CH);
+    return CRUCIBLE_OK;
+}
+
+/* Checks the dense / conv2d node di with its requantize and optional fused
+ * relu / clip, and fills L (without the parallelism). Allocation-free. */
 int fv_chain(const crucible_graph_view *g, uint32_t di, fv_layer *L, char *why,
              size_t why_len)
 {
     const crucible_node_view *d = g->nodes[di];
     memset(L, 0, offsetof(fv_layer, mult));
-    L->dense = di;
+    L->kind = FV_MAC;
+    L->node = di;
     L->act = UINT32_MAX;
-    if (d->op != CRUCIBLE_OP_DENSE)
-        return WHY("op %s: fpga-verilog builds integer dense layers only "
-                   "(conv2d, pooling and add engines are not implemented yet)",
-                   d->op_name);
+    L->KH = L->KW = L->SH = L->SW = L->DH = L->DW = L->groups = 1;
+    int conv = d->op == CRUCIBLE_OP_CONV2D;
+    if (d->op != CRUCIBLE_OP_DENSE && !conv)
+        return WHY("op %s: fpga-verilog has engines for integer dense, conv2d "
+                   "(incl. depthwise), max/avg_pool2d, relu/clip and reshape only "
+                   "(%s is not implemented)", d->op_name, d->op_name);
     if (d->n_inputs < 2 || d->n_outputs != 1)
-        return WHY("dense %s needs inputs (x, W[, b])", d->name);
+        return WHY("%s %s needs inputs (x, W[, b])", d->op_name, d->name);
     const crucible_tensor_view *x = crucible_graph_tensor(g, d->inputs[0]);
     const crucible_tensor_view *w = crucible_graph_tensor(g, d->inputs[1]);
     const crucible_tensor_view *b =
         d->n_inputs > 2 ? crucible_graph_tensor(g, d->inputs[2]) : NULL;
     const crucible_tensor_view *acc = crucible_graph_tensor(g, d->outputs[0]);
-    if (!x || !w || !acc) return WHY("dense %s: missing tensors", d->name);
+    if (!x || !w || !acc) return WHY("%s %s: missing tensors", d->op_name, d->name);
     if (!per_tensor_i8(x))
-        return WHY("dense %s: input %s must be i8 quantised per tensor (float "
+        return WHY("%s %s: input %s must be i8 quantised per tensor (float "
                    "graphs: quantise first, crucible compile --quant int8)",
-                   d->name, x->name);
-    if (w->dtype != CRUCIBLE_DT_I8 || !w->data || w->rank != 2)
-        return WHY("dense %s: weights %s must be a constant i8 [M, K] (i4, "
-                   "ternary and binary engines are not implemented yet)",
-                   d->name, w->name);
+                   d->op_name, d->name, x->name);
+    L->wbits = w->dtype == CRUCIBLE_DT_I8 ? 8 : w->dtype == CRUCIBLE_DT_I4 ? 4
+             : w->dtype == CRUCIBLE_DT_TERNARY ? 2 : w->dtype == CRUCIBLE_DT_BINARY ? 1 : 0;
+    if (!L->wbits || !w->data || w->rank != (conv ? 4 : 2))
+        return WHY("%s %s: weights %s must be a constant i8, i4, ternary or "
+                   "binary %s", d->op_name, d->name, w->name,
+                   conv ? "[OC, C/group, KH, KW]" : "[M, K]");
     for (uint32_t c = 0; c < w->quant_count; c++)
         if (w->zero_points[c] != 0)
-            return WHY("dense %s: weight zero point %d (channel %u) must be 0",
-                       d->name, (int)w->zero_points[c], c);
-    if (!w->quant_count) return WHY("dense %s: weights carry no scales", d->name);
-    uint64_t nx = crucible_tensor_numel(x);
-    L->K = (int32_t)w->dims[1];
-    L->M = (int32_t)w->dims[0];
-    if (nx != (uint64_t)L->K)
-        return WHY("dense %s: batch %llu: the RTL runs one sample of %d values "
-                   "at a time (batch 1)", d->name,
-                   (unsigned long long)(L->K ? nx / (uint64_t)L->K : 0), L->K);
-    if (L->K > 65535 || L->M > 1024)
-        return WHY("dense %s: %d x %d exceeds the engine limits (K <= 65535, "
-                   "M <= 1024)", d->name, L->M, L->K);
+            return WHY("%s %s: weight zero point %d (channel %u) must be 0",
+                       d->op_name, d->name, (int)w->zero_points[c], c);
+    if (!w->quant_count)
+        return WHY("%s %s: weights carry no scales", d->op_name, d->name);
+    if (chw(x, &L->C, &L->H, &L->W) || chw(acc, &L->OC, &L->OH, &L->OW))
+        return WHY("%s %s: batch 1 tensors [1, C, H, W] or [1, K] only (the RTL "
+                   "runs one sample at a time)", d->op_name, d->name);
+    if (conv) {
+        int32_t st[2] = {1, 1}, pads[4] = {0, 0, 0, 0}, dil[2] = {1, 1}, grp[1] = {1};
+        const crucible_attr_view *ga = crucible_node_attr(d, "group");
+        if (ga && ga->type == CRUCIBLE_ATTR_INT && ga->i >= 1 && ga->i <= 65536)
+            grp[0] = (int32_t)ga->i;
+        if (attr_ints(d, "strides", 2, st) || attr_ints(d, "pads", 4, pads) ||
+            attr_ints(d, "dilations", 2, dil) || !st[0] || !st[1] || !dil[0] ||
+            !dil[1] || crucible_node_attr(d, "auto_pad"))
+            return WHY("conv2d %s: strides / pads / dilations out of range",
+                       d->name);
+        if (x->rank != 4 || acc->rank != 4)
+            return WHY("conv2d %s: NCHW tensors of rank 4 expected", d->name);
+        L->groups = grp[0];
+        L->KH = (int32_t)w->dims[2];
+        L->KW = (int32_t)w->dims[3];
+        L->SH = st[0]; L->SW = st[1]; L->DH = dil[0]; L->DW = dil[1];
+        L->PT = pads[0]; L->PL = pads[1];
+        if (L->C % L->groups || L->OC % L->groups || w->dims[0] != L->OC ||
+            w->dims[1] != L->C / L->groups)
+            return WHY("conv2d %s: weights [%lld, %lld, ...] do not match %d "
+                       "input / %d output channels in %d group(s)", d->name,
+                       (long long)w->dims[0], (long long)w->dims[1], L->C, L->OC,
+                       L->groups);
+        int64_t eh = (int64_t)L->H + pads[0] + pads[2] - (int64_t)L->DH * (L->KH - 1) - 1;
+        int64_t ew = (int64_t)L->W + pads[1] + pads[3] - (int64_t)L->DW * (L->KW - 1) - 1;
+        if (eh < 0 || ew < 0 || eh / L->SH + 1 != L->OH || ew / L->SW + 1 != L->OW)
+            return WHY("conv2d %s: output %dx%d does not follow from the input "
+                       "%dx%d and the attributes", d->name, L->OH, L->OW, L->H,
+                       L->W);
+        L->K = L->C / L->groups * L->KH * L->KW;
+    } else {
+        if (L->H != 1 || L->W != 1 || x->rank != 2 || w->dims[1] != L->C ||
+            w->dims[0] != L->OC)
+            return WHY("dense %s: x [1, K] and W [M, K] expected", d->name);
+        L->K = L->C;
+    }
+    int rc = geom_ok(L, why, why_len, d->name);
+    if (rc) return rc;
     if (b && (b->dtype != CRUCIBLE_DT_I32 || !b->data ||
-              crucible_tensor_numel(b) != (uint64_t)L->M))
-        return WHY("dense %s: bias %s must be a constant i32 [%d]", d->name,
-                   b->name, L->M);
+              crucible_tensor_numel(b) != (uint64_t)L->OC))
+        return WHY("%s %s: bias %s must be a constant i32 [%d]", d->op_name,
+                   d->name, b->name, L->OC);
     L->in_t = d->inputs[0];
     L->in_zp = x->zero_points[0];
-    L->w = (const int8_t *)w->data;
+    L->w = (const uint8_t *)w->data;
     L->bias = b ? (const int32_t *)b->data : NULL;
     int32_t rqi;
     if (consumers(g, d->outputs[0], &rqi) != 1 ||
         g->nodes[rqi]->op != CRUCIBLE_OP_REQUANTIZE || !is_q31(g->nodes[rqi]))
-        return WHY("dense %s: its i32 result must feed exactly one requantize "
+        return WHY("%s %s: its i32 result must feed exactly one requantize "
                    "{rounding=\"fixed_q31\"} (float_rne requantisation has no "
-                   "RTL)", d->name);
+                   "RTL)", d->op_name, d->name);
     const crucible_node_view *rq = g->nodes[rqi];
     const crucible_tensor_view *y = crucible_graph_tensor(g, rq->outputs[0]);
     if (!per_tensor_i8(y))
@@ -185,66 +266,336 @@ int fv_chain(const crucible_graph_view *g, uint32_t di, fv_layer *L, char *why,
     return CRUCIBLE_OK;
 }
 
+/* max_pool2d, avg_pool2d, or a standalone relu / clip (a 1x1 max window
+ * and the clamp). */
+int fv_pool(const crucible_graph_view *g, uint32_t ni, fv_layer *L, char *why,
+            size_t why_len)
+{
+    const crucible_node_view *n = g->nodes[ni];
+    memset(L, 0, offsetof(fv_layer, mult));
+    L->kind = FV_POOL;
+    L->node = ni;
+    L->rq = L->act = UINT32_MAX;
+    L->KH = L->KW = L->SH = L->SW = L->DH = L->DW = L->groups = L->P = 1;
+    int pool = n->op == CRUCIBLE_OP_MAX_POOL2D || n->op == CRUCIBLE_OP_AVG_POOL2D;
+    L->avg = n->op == CRUCIBLE_OP_AVG_POOL2D;
+    if (!pool && n->op != CRUCIBLE_OP_RELU &&
+        n->op != CRUCIBLE_OP_CLIP)
+        return WHY("op %s: fpga-verilog has engines for integer dense, conv2d "
+                   "(incl. depthwise), max/avg_pool2d, relu/clip and reshape only "
+                   "(%s is not implemented)", n->op_name, n->op_name);
+    if (n->n_inputs < 1 || n->n_outputs != 1) return WHY("%s %s: one output", n->op_name, n->name);
+    const crucible_tensor_view *x = crucible_graph_tensor(g, n->inputs[0]);
+    const crucible_tensor_view *y = crucible_graph_tensor(g, n->outputs[0]);
+    if (!x || !y || !per_tensor_i8(x) || !per_tensor_i8(y))
+        return WHY("%s %s: input and output must be i8 quantised per tensor",
+                   n->op_name, n->name);
+    if (x->scales[0] != y->scales[0] || x->zero_points[0] != y->zero_points[0])
+        return WHY("%s %s: input and output scale / zero point differ (the "
+                   "engine keeps them)", n->op_name, n->name);
+    if (!pool && !is_q31(n))
+        return WHY("%s %s: only a fixed_q31 clamp is implemented", n->op_name, n->name);
+    if (chw(x, &L->C, &L->H, &L->W) || chw(y, &L->OC, &L->OH, &L->OW) || L->C != L->OC)
+        return WHY("%s %s: batch 1 tensors [1, C, H, W] or [1, K] only",
+                   n->op_name, n->name);
+    if (pool) {
+        int32_t k[2] = {0, 0}, st[2] = {1, 1}, pads[4] = {0, 0, 0, 0}, dil[2] = {1, 1};
+        const crucible_attr_view *ca = crucible_node_attr(n, "count_include_pad");
+        L->cip = L->avg && ca && ca->type == CRUCIBLE_ATTR_INT && ca->i != 0;
+        if (attr_ints(n, "kernel", 2, k) || attr_ints(n, "strides", 2, st) ||
+            attr_ints(n, "pads", 4, pads) || attr_ints(n, "dilations", 2, dil) ||
+            !k[0] || !k[1] || !st[0] || !st[1] || !dil[0] || !dil[1] ||
+            x->rank != 4)
+            return WHY("%s %s: kernel / strides / pads / dilations out "
+                       "of range", n->op_name, n->name);
+        if (L->avg && (int64_t)k[0] * k[1] > 65536)
+            return WHY("avg_pool2d %s: %d x %d window: at most 65536 taps",
+                       n->name, k[0], k[1]);
+        L->KH = k[0]; L->KW = k[1]; L->SH = st[0]; L->SW = st[1];
+        L->DH = dil[0]; L->DW = dil[1]; L->PT = pads[0]; L->PL = pads[1];
+        /* ceil mode: the output size may need trailing taps beyond the
+         * input; they are skipped like padding */
+        if ((int64_t)(L->OH - 1) * L->SH - L->PT >= L->H ||
+            (int64_t)(L->OW - 1) * L->SW - L->PL >= L->W)
+            return WHY("%s %s: output %dx%d does not fit the input %dx%d",
+                       n->op_name, n->name, L->OH, L->OW, L->H, L->W);
+        /* count_include_pad counts the pads only: taps beyond them (ceil
+         * mode) would be counted too (the interpreter refuses this) */
+        if (L->cip && ((int64_t)(L->OH - 1) * L->SH + (int64_t)(L->KH - 1) * L->DH + 1 >
+                           (int64_t)L->H + pads[0] + pads[2] ||
+                       (int64_t)(L->OW - 1) * L->SW + (int64_t)(L->KW - 1) * L->DW + 1 >
+                           (int64_t)L->W + pads[1] + pads[3]))
+            return WHY("avg_pool2d %s: ceil mode with count_include_pad", n->name);
+    } else if (L->H != L->OH || L->W != L->OW) {
+        return WHY("%s %s: shape changes", n->op_name, n->name);
+    }
+    L->K = L->KH * L->KW;
+    int rc = geom_ok(L, why, why_len, n->name);
+    if (rc) return rc;
+    L->in_t = n->inputs[0];
+    L->out_t = n->outputs[0];
+    L->in_zp = L->out_zp = y->zero_points[0];
+    act_range(g, n, y->scales[0], L->out_zp, &L->lo, &L->hi);
+    if (L->lo > L->hi) return WHY("%s %s: empty clamp range", n->op_name, n->name);
+    return CRUCIBLE_OK;
+}
+
 /* The multipliers of layer L (after fv_chain). */
 int fv_mults(const crucible_graph_view *g, fv_layer *L, char *why, size_t why_len)
 {
-    const crucible_node_view *d = g->nodes[L->dense];
+    if (L->kind != FV_MAC) return CRUCIBLE_OK;
+    const crucible_node_view *d = g->nodes[L->node];
     const crucible_tensor_view *x = crucible_graph_tensor(g, d->inputs[0]);
     const crucible_tensor_view *w = crucible_graph_tensor(g, d->inputs[1]);
     const crucible_tensor_view *acc = crucible_graph_tensor(g, d->outputs[0]);
     const crucible_tensor_view *y =
         crucible_graph_tensor(g, g->nodes[L->rq]->outputs[0]);
-    for (int32_t m = 0; m < L->M; m++) {
+    for (int32_t m = 0; m < L->OC; m++) {
         uint32_t cw = w->quant_count > 1 ? (uint32_t)m : 0;
         uint32_t ca = acc->quant_count > 1 ? (uint32_t)m : 0;
         double s = (double)x->scales[0] * (double)w->scales[cw];
         if (acc->quant_count && (float)s != acc->scales[ca])
-            return WHY("dense %s: accumulator scale %u is %.9g, not x_scale * "
-                       "w_scale = %.9g", d->name, ca, (double)acc->scales[ca],
-                       (double)(float)s);
+            return WHY("%s %s: accumulator scale %u is %.9g, not x_scale * "
+                       "w_scale = %.9g", d->op_name, d->name, ca,
+                       (double)acc->scales[ca], (double)(float)s);
         int32_t sh;
-        if (fv_multiplier(s / (double)y->scales[0], &L->mult[m], &sh))
-            return WHY("dense %s: factor %g is not a Q31 multiplier", d->name,
-                       s / (double)y->scales[0]);
+        if (fv_multiplier(s / (double)y->scales[0], &L->mult[m], &sh) ||
+            L->mult[m] < 0)
+            return WHY("%s %s: factor %g is not a Q31 multiplier", d->op_name,
+                       d->name, s / (double)y->scales[0]);
         L->shift[m] = sh;
     }
     return CRUCIBLE_OK;
 }
 
-/* ---- cost model --------------------------------------------------------- */
-/* Exact cycle count of the engine's FSM (see fv_dense_rtl): per group of P
- * outputs K MAC cycles, 1 drain, P issue cycles and the requantisation
- * pipeline's latency; plus one start cycle per layer. */
-#define FV_RQ_LAT 7
-double fv_layer_cycles(int32_t K, int32_t M, int32_t P)
+/* ---- parallelism ---------------------------------------------------------*/
+/* [layer.NAME] parallel (name compared case-insensitively), else
+ * [target.fpga-verilog] parallel, else 1. */
+int32_t fv_parallel_of(const crucible_kv_doc *cfg, const char *name)
 {
-    int32_t G = M / P;
-    return (double)G * (K + 1 + P + FV_RQ_LAT) + 1.0;
+    char sec[300];
+    snprintf(sec, sizeof sec, "layer.%s", name);
+    /* the host stores section names in lower case (docs/config.md) */
+    for (char *p = sec; *p; p++)
+        if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
+    const char *v = crucible_kv_get(cfg, sec, "parallel");
+    if (!v) v = crucible_kv_get(cfg, "target.fpga-verilog", "parallel");
+    return v ? (int32_t)strtol(v, NULL, 10) : 1;
+}
+
+int fv_check_parallel(const fv_layer *L, int32_t P, const char *name, char *why,
+                      size_t why_len)
+{
+    if (L->kind != FV_MAC) return CRUCIBLE_OK; /* pooling: one value a cycle */
+    int32_t per = L->OC / L->groups; /* lanes share one input: one group */
+    if (P < 1 || P > 64 || per % P) {
+        int32_t best = 1;
+        for (int32_t d = 1; d <= 64 && d <= per; d++)
+            if (per % d == 0 && d <= (P > 0 ? P : 1)) best = d;
+        snprintf(why, why_len, "layer %s: parallel = %d must be 1..64 and "
+                 "divide the %d output channels%s (each lane computes "
+                 "outputs of its own channel, all lanes read the same input); "
+                 "try parallel = %d", name, P, per,
+                 L->groups > 1 ? " per group" : "", best);
+        return CRUCIBLE_E_INVALID;
+    }
+    return CRUCIBLE_OK;
+}
+
+/* The graph as a chain of engines: from the graph input, each tensor's
+ * single consumer is a layer (dense / conv2d with its requantize and fused
+ * activation, max_pool2d, relu / clip) or a reshape (free: the buffers are
+ * row-major). */
+int fv_build(const crucible_graph_view *g, const crucible_kv_doc *cfg,
+             int64_t dsp, fv_design *D, char *why, size_t why_len)
+{
+    D->n = 0;
+    D->covered = 0;
+    if (g->n_inputs != 1 || g->n_outputs != 1)
+        return WHY("one graph input and one graph output are required (%u "
+                   "inputs, %u outputs)", g->n_inputs, g->n_outputs);
+    int32_t t = g->inputs[0];
+    const crucible_tensor_view *ti = crucible_graph_tensor(g, t);
+    if (!per_tensor_i8(ti))
+        return WHY("graph input %s must be i8 quantised per tensor (float "
+                   "graphs: crucible compile --quant int8 --io int8)",
+                   ti ? ti->name : "?");
+    D->in_bytes = (int32_t)crucible_tensor_numel(ti);
+    int64_t lanes_left = dsp >= 4 ? dsp - 4 : 0;
+    while (t != g->outputs[0]) {
+        int32_t ci;
+        int nc = consumers(g, t, &ci);
+        const crucible_tensor_view *tv = crucible_graph_tensor(g, t);
+        if (nc != 1)
+            return WHY("tensor %s feeds %d nodes: only a chain of layers is "
+                       "supported (no branches, add or concat yet)",
+                       tv ? tv->name : "?", nc);
+        const crucible_node_view *n = g->nodes[ci];
+        if (n->op == CRUCIBLE_OP_RESHAPE) {
+            const crucible_tensor_view *o = crucible_graph_tensor(g, n->outputs[0]);
+            if (!o || n->n_outputs != 1 || n->inputs[0] != t ||
+                crucible_tensor_numel(o) != crucible_tensor_numel(tv) ||
+                !per_tensor_i8(o) || o->scales[0] != tv->scales[0] ||
+                o->zero_points[0] != tv->zero_points[0])
+                return WHY("reshape %s: must keep the i8 values and their "
+                           "quantisation", n->name);
+            t = n->outputs[0];
+            D->covered++;
+            continue;
+        }
+        if (D->n >= FV_MAX_LAYERS)
+            return WHY("more than %d layers", FV_MAX_LAYERS);
+        fv_layer *L = &D->L[D->n];
+        int rc;
+        if (n->op == CRUCIBLE_OP_DENSE || n->op == CRUCIBLE_OP_CONV2D)
+            rc = fv_chain(g, (uint32_t)ci, L, why, why_len);
+        else
+            rc = fv_pool(g, (uint32_t)ci, L, why, why_len);
+        if (!rc) rc = fv_mults(g, L, why, why_len);
+        if (rc) return rc;
+        if (L->in_t != t)
+            return WHY("%s %s: reads its data from input 0 only", n->op_name, n->name);
+        L->P = L->kind == FV_MAC ? fv_parallel_of(cfg, n->name) : 1;
+        if ((rc = fv_check_parallel(L, L->P, n->name, why, why_len))) return rc;
+        if (L->kind == FV_MAC && L->wbits >= 4) {
+            L->dsp_lanes = (int32_t)(L->P < lanes_left ? L->P : lanes_left);
+            lanes_left -= L->dsp_lanes;
+        }
+        D->covered += 1 + (L->rq != UINT32_MAX) + (L->act != UINT32_MAX);
+        t = L->out_t;
+        D->n++;
+    }
+    if (!D->n)
+        return WHY("the graph has no layer for the engines (reshape only)");
+    if (D->covered != g->n_nodes)
+        return WHY("%u of %u nodes are on the chain from the input to the "
+                   "output; the others have no engine", D->covered, g->n_nodes);
+    D->out_bytes = (int32_t)crucible_tensor_numel(crucible_graph_tensor(g, t));
+    return CRUCIBLE_OK;
+}
+
+/* ---- cost model --------------------------------------------------------- */
+/* Exact cycle count of an engine (see fv_eng.c): the sequencer issues one
+ * tap per cycle, max(K, P) cycles per output (a group of P channels at one
+ * pixel), and the pipeline drains: address / read / multiply / accumulate,
+ * P issue cycles into the requantiser and its latency. */
+double fv_layer_cycles(const fv_layer *L)
+{
+    double outs = (double)(L->OC / L->P) * L->OH * L->OW;
+    double T = L->K > L->P ? L->K : L->P;
+    if (L->kind == FV_POOL) return outs * T + (L->avg ? 15.0 : 6.0);
+    return outs * T + L->P + 8.0 + FV_RQ_LAT;
+}
+
+/* Whole inference from the last input byte to the first output byte. */
+double fv_design_cycles(const fv_design *D)
+{
+    double c = 2;
+    for (uint32_t i = 0; i < D->n; i++) c += fv_layer_cycles(&D->L[i]) + 1;
+    return c;
 }
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-void fv_layer_cost(int32_t K, int32_t M, int32_t P, int use_dsp, fv_cost *c)
+/* 4 kbit EBRs for a memory of depth x width bits (256x16 .. 2048x2). */
+static int64_t ebr(int64_t depth, int64_t width)
 {
-    int64_t depth = (int64_t)(M / P) * K;
-    c->cycles = fv_layer_cycles(K, M, P);
-    /* weights: 4 kbit EBRs, 256 x 16 (or 512 x 8) */
-    int64_t wb = (8 * P <= 8) ? ceil_div(depth, 512) : ceil_div(8 * P, 16) * ceil_div(depth, 256);
-    int64_t pb = ceil_div(M, 128) * 3; /* bias, mult, shift */
-    c->bram = wb + (M > 32 ? pb + 1 : 0);
-    c->dsp = use_dsp ? P : 0;
-    c->ff = 32 * P + 8 * P + 120;
-    c->lut = 40 * P + (use_dsp ? 0 : 90 * P) + 150 + (M <= 32 ? 3 * M * 8 : 0);
+    if (depth <= 0 || width <= 0) return 0;
+    if (depth * width <= 64 * 8 && width <= 8) return 0; /* LUT RAM/ROM */
+    int64_t w1 = depth <= 256 ? 16 : depth <= 512 ? 8 : depth <= 1024 ? 4 : 2;
+    int64_t d1 = w1 == 16 ? 256 : w1 == 8 ? 512 : w1 == 4 ? 1024 : 2048;
+    if (depth > 2048) return ceil_div(depth, 2048) * ceil_div(width, 2);
+    return ceil_div(width, w1) * ceil_div(depth, d1);
 }
 
-/* The shared requantisation unit and top level. */
+void fv_layer_cost(const fv_layer *L, fv_cost *c)
+{
+    int64_t P = L->P, outs = (int64_t)L->OC * L->OH * L->OW;
+    int64_t lut_lanes = P - L->dsp_lanes;
+    c->cycles = fv_layer_cycles(L);
+    c->bram = ebr(outs, 8);
+    c->dsp = 0;
+    c->ff = 90;
+    c->lut = 110;
+    if (L->H * L->W > 1 || L->KH * L->KW > 1) { /* address generator */
+        c->ff += 90;
+        c->lut += 120;
+    }
+    if (L->kind == FV_MAC) {
+        c->bram += ebr((int64_t)(L->OC / P) * L->K, (int64_t)L->wbits * P);
+        if (L->OC > 32) c->bram += ebr(L->OC, 32) * 2 + ebr(L->OC, 11);
+        c->dsp = L->dsp_lanes;
+        c->ff += 80 * P + 100;
+        int64_t lutmul = L->wbits == 8 ? 90 : L->wbits == 4 ? 40 : 20;
+        c->lut += 45 * P + lutmul * lut_lanes + 80 + (L->OC <= 32 ? 2 * L->OC : 0);
+    } else {
+        c->ff += 30;
+        c->lut += 40;
+    }
+}
+
+/* The shared requantisation unit and the top level. */
 void fv_common_cost(int use_dsp, fv_cost *c)
 {
     c->cycles = 2; /* start + output handshake */
     c->dsp = use_dsp ? 4 : 0;
-    c->ff = 330;
-    c->lut = 520 + (use_dsp ? 0 : 1100);
+    c->ff = 450;
+    c->lut = 420 + (use_dsp ? 0 : 1100);
     c->bram = 0;
+}
+
+/* Weight e of L (crk_i_wget's packing): i8, i4 (two per byte, low nibble
+ * first), ternary (2-bit codes 1 = +1, 3 = -1, else 0), binary (1 = +1). */
+static int32_t wget(const fv_layer *L, size_t e)
+{
+    const uint8_t *w = L->w;
+    switch (L->wbits) {
+    case 8: return (int32_t)w[e] - (int32_t)((w[e] & 0x80u) << 1);
+    case 4: {
+        uint32_t nib = (uint32_t)(w[e >> 1] >> ((e & 1u) * 4u)) & 0xFu;
+        return (int32_t)nib - (int32_t)((nib & 0x8u) << 1);
+    }
+    case 2: {
+        uint32_t code = (uint32_t)(w[e >> 2] >> ((e & 3u) * 2u)) & 0x3u;
+        return code == 1u ? 1 : (code == 3u ? -1 : 0);
+    }
+    default: return ((w[e >> 3] >> (e & 7u)) & 1u) ? 1 : -1;
+    }
+}
+
+/* Memory images of layer L: weights [OC/P * K] words of P fields of wbits
+ * (lane j = channel g*P + j in bits [wbits*j +: wbits]; ternary as 2-bit
+ * two's complement, binary 1 = +1, 0 = -1), bias, multiplier, shift. */
+void fv_layer_hex(const fv_layer *L, fv_buf *w, fv_buf *bb, fv_buf *m, fv_buf *s)
+{
+    if (L->kind != FV_MAC) return;
+    int K = L->K, P = L->P, G = L->OC / P, WB = L->wbits;
+    int digits = (WB * P + 3) / 4;
+    for (int g = 0; g < G; g++)
+        for (int k = 0; k < K; k++) {
+            for (int dgt = digits - 1; dgt >= 0; dgt--) {
+                unsigned nib = 0;
+                for (int bit = 3; bit >= 0; bit--) {
+                    int pos = dgt * 4 + bit, j = pos / WB, wb = pos % WB;
+                    unsigned v = 0;
+                    if (j < P) {
+                        int32_t x = wget(L, (size_t)(g * P + j) * (size_t)K + (size_t)k);
+                        uint32_t f = WB == 1 ? (x > 0 ? 1u : 0u) : (uint32_t)x;
+                        v = (f >> wb) & 1u;
+                    }
+                    nib = (nib << 1) | v;
+                }
+                fv_printf(w, "%x", nib);
+            }
+            fv_printf(w, "\n");
+        }
+    for (int c = 0; c < L->OC; c++) {
+        int32_t sh = L->shift[c];
+        unsigned lsh = sh > 0 ? (unsigned)sh : 0, rsh = sh > 0 ? 0 : (unsigned)-sh;
+        fv_printf(bb, "%08x\n", L->bias ? (unsigned)L->bias[c] : 0u);
+        fv_printf(m, "%08x\n", (unsigned)L->mult[c]);
+        fv_printf(s, "%03x\n", (lsh << 6) | rsh);
+    }
 }
 
 /* ---- text buffer -------------------------------------------------------- */
@@ -279,215 +630,3 @@ void fv_buf_free(fv_buf *b)
     b->cap = b->len = 0;
 }
 
-static int aw(int64_t n) /* address bits for n entries */
-{
-    int w = 1;
-    while (((int64_t)1 << w) < n) w++;
-    return w;
-}
-
-/* One dense engine module. */
-static void dense_rtl(fv_buf *b, int i, const fv_layer *L, int in_aw)
-{
-    int K = L->K, M = L->M, P = L->P, G = M / P;
-    int kw = aw(K), gw = aw(G), pw = aw(P + 1), mw = aw(M), wa = aw((int64_t)G * K);
-    fv_printf(b,
-        "// layer %d: dense %d -> %d, %d parallel MAC lane(s), input zero point %d\n"
-        "module cr_dense_%d (\n"
-        "    input  wire        clk,\n    input  wire        rst,\n"
-        "    input  wire        start,\n    output reg         done,\n"
-        "    output wire [%d:0] x_addr,\n    input  wire [7:0]  x_data,\n"
-        "    output wire        rq_valid,\n    output wire [31:0] rq_acc,\n"
-        "    output wire [31:0] rq_mult,\n    output wire [4:0]  rq_lsh,\n"
-        "    output wire [5:0]  rq_rsh,\n    output wire [15:0] rq_tag,\n"
-        "    input  wire        res_valid,\n    input  wire [7:0]  res_data,\n"
-        "    /* verilator lint_off UNUSEDSIGNAL */\n    input  wire [15:0] res_tag,\n    /* verilator lint_on UNUSEDSIGNAL */\n"
-        "    input  wire [%d:0] o_addr,\n    output reg  [7:0]  o_data\n);\n",
-        i, K, M, P, L->in_zp, i, in_aw - 1, mw - 1);
-    fv_printf(b,
-        "    localparam ST_IDLE = 3'd0, ST_MAC = 3'd1, ST_DRAIN = 3'd2, ST_RQ = 3'd3, ST_WAIT = 3'd4;\n"
-        "    reg [%d:0] wrom [0:%d];\n    reg [31:0] brom [0:%d];\n"
-        "    reg [31:0] mrom [0:%d];\n    reg [10:0] srom [0:%d];\n"
-        "    reg [7:0]  obuf [0:%d];\n"
-        "    initial begin\n"
-        "        $readmemh(\"l%d_w.hex\", wrom);\n        $readmemh(\"l%d_b.hex\", brom);\n"
-        "        $readmemh(\"l%d_m.hex\", mrom);\n        $readmemh(\"l%d_s.hex\", srom);\n"
-        "    end\n",
-        8 * P - 1, G * K - 1, M - 1, M - 1, M - 1, M - 1, i, i, i, i);
-    fv_printf(b,
-        "    reg [2:0]  st;\n    reg [%d:0] k;\n    reg [%d:0] g;\n    reg [%d:0] p;\n"
-        "    reg [%d:0] nret;\n    reg [%d:0] wa;\n    reg [%d:0] ch;\n"
-        "    reg        mac_v, clr, iss_v;\n    reg [%d:0] wq;\n"
-        "    reg [31:0] accsel, bq, mq;\n    reg [10:0] sq;\n    reg [%d:0] chq;\n"
-        "    wire [%d:0] accv;\n",
-        kw - 1, gw - 1, pw - 1, pw - 1, wa - 1, mw - 1, 8 * P - 1, mw - 1, 32 * P - 1);
-    fv_printf(b,
-        "    wire signed [8:0] xc = $signed({x_data[7], x_data}) - $signed(9'h%03x);\n"
-        "    genvar j;\n"
-        "    generate\n        for (j = 0; j < %d; j = j + 1) begin : lane\n"
-        "            wire signed [7:0]  wv = wq[8*j+7:8*j];\n"
-        "            wire signed [16:0] pr = xc * wv;\n"
-        "            reg [31:0] acc;\n"
-        "            always @(posedge clk)\n"
-        "                if (clr) acc <= 32'd0;\n"
-        "                else if (mac_v) acc <= acc + {{15{pr[16]}}, pr};\n"
-        "            assign accv[32*j+31:32*j] = acc;\n"
-        "        end\n    endgenerate\n",
-        (unsigned)(L->in_zp & 0x1ff), P);
-    fv_printf(b,
-        "    assign x_addr = k%s;\n"
-        "    assign rq_valid = iss_v;\n    assign rq_acc = accsel + bq;\n    assign rq_mult = mq;\n"
-        "    assign rq_lsh = sq[10:6];\n    assign rq_rsh = sq[5:0];\n"
-        "    assign rq_tag = {%d'd0, chq};\n",
-        in_aw > kw ? "" : "", 16 - mw);
-    /* x_addr width: in_aw must equal kw (the producer's buffer has K entries) */
-    fv_printf(b,
-        "    always @(posedge clk) begin\n"
-        "        wq <= wrom[wa];\n        o_data <= obuf[o_addr];\n"
-        "        bq <= brom[ch];\n        mq <= mrom[ch];\n        sq <= srom[ch];\n"
-        "        chq <= ch;\n        accsel <= accv[32*p +: 32];\n"
-        
-        "        if (res_valid && st != ST_IDLE) obuf[res_tag[%d:0]] <= res_data;\n"
-        "    end\n",
-        mw - 1);
-    fv_printf(b,
-        "    always @(posedge clk) begin\n"
-        "        done <= 1'b0;\n        mac_v <= 1'b0;\n        clr <= 1'b0;\n        iss_v <= 1'b0;\n"
-        "        if (res_valid && st != ST_IDLE) nret <= nret + 1'b1;\n"
-        "        if (rst) begin\n            st <= ST_IDLE;\n            nret <= 0;\n        end else begin\n"
-        "            case (st)\n"
-        "            ST_IDLE: if (start) begin\n"
-        "                st <= ST_MAC; k <= 0; g <= 0; wa <= 0; ch <= 0; nret <= 0; clr <= 1'b1;\n"
-        "            end\n"
-        "            ST_MAC: begin\n"
-        "                mac_v <= 1'b1; wa <= wa + 1'b1;\n"
-        "                if (k == %d'd%d) begin k <= 0; st <= ST_DRAIN; end else k <= k + 1'b1;\n"
-        "            end\n"
-        "            ST_DRAIN: begin st <= ST_RQ; p <= 0; end\n"
-        "            ST_RQ: begin\n"
-        "                iss_v <= 1'b1; ch <= ch + 1'b1;\n"
-        "                if (p == %d'd%d) st <= ST_WAIT; else p <= p + 1'b1;\n"
-        "            end\n"
-        "            ST_WAIT: if (nret == %d'd%d) begin\n"
-        "                nret <= 0; clr <= 1'b1;\n"
-        "                if (g == %d'd%d) begin st <= ST_IDLE; done <= 1'b1; end\n"
-        "                else begin g <= g + 1'b1; st <= ST_MAC; end\n"
-        "            end\n"
-        "            default: st <= ST_IDLE;\n"
-        "            endcase\n        end\n    end\nendmodule\n\n",
-        kw, K - 1, pw, P - 1, pw, P, gw, G - 1);
-}
-
-/* Memory images of layer i. */
-void fv_layer_hex(const fv_layer *L, fv_buf *w, fv_buf *bb, fv_buf *m, fv_buf *s)
-{
-    int K = L->K, P = L->P, G = L->M / P;
-    for (int g = 0; g < G; g++)
-        for (int k = 0; k < K; k++) {
-            for (int j = P - 1; j >= 0; j--)
-                fv_printf(w, "%02x", (unsigned)(uint8_t)L->w[(size_t)(g * P + j) * (size_t)K + (size_t)k]);
-            fv_printf(w, "\n");
-        }
-    for (int c = 0; c < L->M; c++) {
-        int32_t sh = L->shift[c];
-        unsigned lsh = sh > 0 ? (unsigned)sh : 0, rsh = sh > 0 ? 0 : (unsigned)-sh;
-        fv_printf(bb, "%08x\n", L->bias ? (unsigned)L->bias[c] : 0u);
-        fv_printf(m, "%08x\n", (unsigned)L->mult[c]);
-        fv_printf(s, "%03x\n", (lsh << 6) | rsh);
-    }
-}
-
-/* cr_core: input buffer, the layers in sequence, the shared requantiser,
- * and the output stream. */
-void fv_core_rtl(fv_buf *b, const fv_design *D)
-{
-    uint32_t n = D->n;
-    int K0 = D->in_bytes, MO = D->out_bytes;
-    int iaw = aw(K0), oaw = aw(MO), cw = aw(n);
-    fv_printf(b, "/* verilator lint_off DECLFILENAME */\n%s\n", fv_rtl_requant);
-    for (uint32_t i = 0; i < n; i++)
-        dense_rtl(b, (int)i, &D->L[i], aw(D->L[i].K));
-    fv_printf(b,
-        "// cr_core: byte stream in (valid/ready), %u layer(s) in sequence, byte\n"
-        "// stream out; done pulses when the last output byte is taken.\n"
-        "module cr_core (\n    input  wire       clk,\n    input  wire       rst,\n"
-        "    input  wire [7:0] in_data,\n    input  wire       in_valid,\n"
-        "    output wire       in_ready,\n    output wire [7:0] out_data,\n"
-        "    output wire       out_valid,\n    input  wire       out_ready,\n"
-        "    output reg        done\n);\n"
-        "    localparam S_IN = 2'd0, S_RUN = 2'd1, S_OA = 2'd2, S_OV = 2'd3;\n"
-        "    reg [1:0] st;\n    reg [%d:0] icnt;\n    reg [%d:0] ocnt;\n    reg [%d:0] cur;\n"
-        "    reg [7:0] ibuf [0:%d];\n    reg [7:0] ibuf_q;\n    reg [%u:0] start;\n"
-        "    wire [%u:0] ldone;\n"
-        "    wire rq_v, res_v;\n    wire [7:0] res_d;\n    wire [15:0] res_t;\n",
-        n, iaw - 1, oaw - 1, cw - 1, K0 - 1, n - 1, n - 1);
-    for (uint32_t i = 0; i < n; i++) {
-        const fv_layer *L = &D->L[i];
-        fv_printf(b,
-            "    wire [%d:0] l%u_xa;\n    wire [%d:0] l%u_oa;\n    wire [7:0] l%u_od;\n"
-            "    wire l%u_v;\n    wire [31:0] l%u_acc, l%u_mult;\n    wire [4:0] l%u_lsh;\n"
-            "    wire [5:0] l%u_rsh;\n    wire [15:0] l%u_tag;\n",
-            aw(L->K) - 1, i, aw(L->M) - 1, i, i, i, i, i, i, i, i);
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        const char *xd = i == 0 ? "ibuf_q" : NULL;
-        char prev[32];
-        if (!xd) {
-            snprintf(prev, sizeof prev, "l%u_od", i - 1);
-            xd = prev;
-        }
-        fv_printf(b,
-            "    cr_dense_%u u_l%u (.clk(clk), .rst(rst), .start(start[%u]), .done(ldone[%u]),\n"
-            "        .x_addr(l%u_xa), .x_data(%s), .rq_valid(l%u_v), .rq_acc(l%u_acc),\n"
-            "        .rq_mult(l%u_mult), .rq_lsh(l%u_lsh), .rq_rsh(l%u_rsh), .rq_tag(l%u_tag),\n"
-            "        .res_valid(res_v), .res_data(res_d), .res_tag(res_t),\n"
-            "        .o_addr(l%u_oa), .o_data(l%u_od));\n",
-            i, i, i, i, i, xd, i, i, i, i, i, i, i, i);
-        if (i + 1 < n) fv_printf(b, "    assign l%u_oa = l%u_xa;\n", i, i + 1);
-    }
-    fv_printf(b, "    assign l%u_oa = ocnt;\n", n - 1);
-    /* requantiser mux */
-    fv_printf(b, "    reg [31:0] m_acc, m_mult;\n    reg [4:0] m_lsh;\n    reg [5:0] m_rsh;\n"
-                 "    reg [7:0] m_zp, m_lo, m_hi;\n    reg [15:0] m_tag;\n"
-                 "    always @(*) begin\n        case (cur)\n");
-    for (uint32_t i = 0; i < n; i++) {
-        const fv_layer *L = &D->L[i];
-        fv_printf(b,
-            "        %d'd%u: begin m_acc = l%u_acc; m_mult = l%u_mult; m_lsh = l%u_lsh; "
-            "m_rsh = l%u_rsh; m_tag = l%u_tag; m_zp = 8'h%02x; m_lo = 8'h%02x; m_hi = 8'h%02x; end\n",
-            cw, i, i, i, i, i, i, (unsigned)(uint8_t)L->out_zp,
-            (unsigned)(uint8_t)L->lo, (unsigned)(uint8_t)L->hi);
-    }
-    fv_printf(b, "        default: begin m_acc = 32'd0; m_mult = 32'd0; m_lsh = 5'd0; m_rsh = 6'd0; "
-                 "m_tag = 16'd0; m_zp = 8'd0; m_lo = 8'd0; m_hi = 8'd0; end\n"
-                 "        endcase\n    end\n    assign rq_v = ");
-    for (uint32_t i = 0; i < n; i++) fv_printf(b, "%sl%u_v", i ? " | " : "", i);
-    fv_printf(b,
-        ";\n    cr_requant u_rq (.clk(clk), .in_valid(rq_v), .in_acc(m_acc), .in_mult(m_mult),\n"
-        "        .in_lsh(m_lsh), .in_rsh(m_rsh), .in_zp(m_zp), .in_lo(m_lo), .in_hi(m_hi),\n"
-        "        .in_tag(m_tag), .out_valid(res_v), .out_data(res_d), .out_tag(res_t));\n"
-        "    assign in_ready = (st == S_IN);\n    assign out_valid = (st == S_OV);\n"
-        "    assign out_data = l%u_od;\n"
-        "    always @(posedge clk) begin\n"
-        "        ibuf_q <= ibuf[l0_xa];\n"
-        "        if (in_valid && st == S_IN) ibuf[icnt] <= in_data;\n"
-        "    end\n"
-        "    always @(posedge clk) begin\n"
-        "        done <= 1'b0;\n        start <= %u'd0;\n"
-        "        if (rst) begin\n            st <= S_IN; icnt <= 0; ocnt <= 0; cur <= 0;\n"
-        "        end else begin\n            case (st)\n"
-        "            S_IN: if (in_valid) begin\n"
-        "                if (icnt == %d'd%d) begin icnt <= 0; st <= S_RUN; cur <= 0; start <= %u'd1; end\n"
-        "                else icnt <= icnt + 1'b1;\n            end\n"
-        "            S_RUN: if (ldone[cur]) begin\n"
-        "                if (cur == %d'd%u) begin st <= S_OA; ocnt <= 0; end\n"
-        "                else begin cur <= cur + 1'b1; start <= %u'd1 << (cur + 1'b1); end\n"
-        "            end\n"
-        "            S_OA: st <= S_OV;\n"
-        "            S_OV: if (out_ready) begin\n"
-        "                if (ocnt == %d'd%d) begin st <= S_IN; done <= 1'b1; end\n"
-        "                else begin ocnt <= ocnt + 1'b1; st <= S_OA; end\n"
-        "            end\n"
-        "            endcase\n        end\n    end\nendmodule\n",
-        n - 1, n, iaw, K0 - 1, n, cw, n - 1, n, oaw, MO - 1);
-}

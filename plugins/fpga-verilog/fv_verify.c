@@ -110,21 +110,21 @@ int fv_verify(const crucible_host *h, const crucible_verify_ctx *ctx)
     const crucible_tensor_view *ti = crucible_graph_tensor(g, g->inputs[0]);
     const crucible_tensor_view *to = crucible_graph_tensor(g, g->outputs[0]);
     uint64_t K0 = crucible_tensor_numel(ti), MO = crucible_tensor_numel(to);
-    /* cycle estimate: from the layers' dense nodes */
-    double est = 2;
-    long lanes = 0;
-    for (uint32_t i = 0; i < g->n_nodes; i++) {
-        fv_layer L;
-        char why[256];
-        if (g->nodes[i]->op != CRUCIBLE_OP_DENSE || fv_chain(g, i, &L, why, sizeof why))
-            continue;
-        char sec[300];
-        snprintf(sec, sizeof sec, "layer.%s", g->nodes[i]->name);
-        const char *pv = crucible_kv_get(ctx->config, sec, "parallel");
-        if (!pv) pv = crucible_kv_get(ctx->config, "target.fpga-verilog", "parallel");
-        int32_t P = pv ? (int32_t)strtol(pv, NULL, 10) : 1;
-        lanes += P;
-        est += fv_layer_cycles(L.K, L.M, P) + 1;
+    /* board DSPs: the engines put lanes beyond them in LUTs */
+    long ndsp = 8;
+    if (ctx->board && CRUCIBLE_HAS_FIELD(*ctx->board, crucible_board, doc) &&
+        ctx->board->doc && crucible_kv_get(ctx->board->doc, "resources", "dsp"))
+        ndsp = strtol(crucible_kv_get(ctx->board->doc, "resources", "dsp"), NULL, 10);
+    /* cycle estimate: the same analysis as compile */
+    fv_design *D = crucible_alloc(h, sizeof *D);
+    if (!D) return CRUCIBLE_E_NOMEM;
+    char bwhy[512];
+    int brc = fv_build(g, ctx->config, ndsp, D, bwhy, sizeof bwhy);
+    double est = brc ? -1 : fv_design_cycles(D);
+    crucible_free(h, D, sizeof *D);
+    if (brc) {
+        ctx->report(ctx->ctx, "simulate", "iverilog", CRUCIBLE_VERDICT_FAIL, bwhy, NULL);
+        return CRUCIBLE_OK;
     }
     fv_buf in = {h, NULL, 0, 0, 0}, out = in, tb = in;
     uint32_t ns = ctx->n_samples;
@@ -218,6 +218,15 @@ int fv_verify(const crucible_host *h, const crucible_verify_ctx *ctx)
     }
     report_sim(&v, "simulate-verilator", "verilator", st, &res, est);
     v.t->free_result(h, &res);
+    /* synthesis (off: [target.fpga-verilog] synthesis = off, e.g. to
+     * verify the RTL of a design quickly) */
+    const char *syn = crucible_kv_get(ctx->config, "target.fpga-verilog", "synthesis");
+    if (syn && (!strcmp(syn, "off") || !strcmp(syn, "0") || !strcmp(syn, "no"))) {
+        ctx->report(ctx->ctx, "synthesis", "yosys", CRUCIBLE_VERDICT_SKIPPED,
+                    "synthesis = off in [target.fpga-verilog] of the config: "
+                    "no bitstream", NULL);
+        return CRUCIBLE_OK;
+    }
     /* synthesis */
     const crucible_board *bd = ctx->board;
     const char *dev = "up5k", *pkg = "sg48";
@@ -228,14 +237,8 @@ int fv_verify(const crucible_host *h, const crucible_verify_ctx *ctx)
         if ((x = crucible_kv_get(bd->doc, "board", "package"))) pkg = x;
         if ((x = crucible_kv_get(bd->doc, "board", "clock_mhz"))) clk = strtod(x, NULL);
     }
-    /* SB_MAC16: one per MAC lane plus four for the 32x32 requantiser; when
-     * they do not fit, every multiplier goes to LUTs. */
-    long ndsp = 8;
-    if (bd && CRUCIBLE_HAS_FIELD(*bd, crucible_board, doc) && bd->doc &&
-        crucible_kv_get(bd->doc, "resources", "dsp"))
-        ndsp = strtol(crucible_kv_get(bd->doc, "resources", "dsp"), NULL, 10);
     const char *ys[] = {"yosys", "-q", "-l", "yosys.log", "-p",
-                        lanes + 4 <= ndsp
+                        ndsp >= 4
                             ? "read_verilog top.v core.v; synth_ice40 -dsp -top top -json top.json"
                             : "read_verilog top.v core.v; synth_ice40 -top top -json top.json",
                         NULL};

@@ -15,6 +15,8 @@
 
 #include "mcugen_embed.h"
 
+#include <crucible/kernels.h> /* crk_mbqm: the int8 leaky_relu table */
+
 /* ---- text buffer ----------------------------------------------------- */
 typedef struct sbuf {
     const crucible_host *h;
@@ -84,10 +86,11 @@ static void sb_printf(sbuf *b, const char *fmt, ...)
 const char *mcugen_board_get(const mcugen_target *t, const crucible_board *b,
                              const char *section, const char *key)
 {
-    if (b && CRUCIBLE_HAS_FIELD(*b, crucible_board, doc) && b->doc) {
-        const char *v = crucible_kv_get(b->doc, section, key);
-        if (v) return v;
-    }
+    if (b && CRUCIBLE_HAS_FIELD(*b, crucible_board, doc) && b->doc)
+        /* a board file is complete on its own (accept_board checks the
+         * required keys): an absent optional key, e.g. [image], stays
+         * absent rather than taking another board's default */
+        return crucible_kv_get(b->doc, section, key);
     for (const mcugen_default *d = t ? t->defaults : NULL; d && d->section; d++)
         if (!strcmp(d->section, section) && !strcmp(d->key, key)) return d->value;
     return NULL;
@@ -197,6 +200,17 @@ static uint64_t numel(const crucible_tensor_view *t)
 static const crucible_tensor_view *T(const crucible_graph_view *g, int32_t i)
 {
     return crucible_graph_tensor(g, i);
+}
+
+/* bytes per element of a materialised activation (i8, or f32 islands) */
+static uint32_t esz(const crucible_tensor_view *t)
+{
+    return t && t->dtype == CRUCIBLE_DT_F32 ? 4 : 1;
+}
+
+static int is_f32(const crucible_tensor_view *t)
+{
+    return t && t->dtype == CRUCIBLE_DT_F32;
 }
 
 static int is_q31(const crucible_node_view *n)
@@ -356,7 +370,8 @@ static int get_ints(const crucible_node_view *n, const char *name,
 
 /* ---- lowering: steps -------------------------------------------------- */
 enum { ST_FC = 1, ST_CONV, ST_MAXPOOL, ST_AVGPOOL, ST_CLAMP, ST_RQ8,
-       ST_RESHAPE, ST_TRANSPOSE, ST_SOFTMAX };
+       ST_RESHAPE, ST_TRANSPOSE, ST_SOFTMAX, ST_DEQ, ST_QUANT, ST_FADD,
+       ST_FRELU, ST_FMAXPOOL, ST_BIN, ST_LUT, ST_CONCAT };
 
 typedef struct step {
     int kind;
@@ -369,6 +384,10 @@ typedef struct step {
     int32_t *mult, *shift;            /* host-allocated, cnt entries */
     int64_t p[16];                    /* geometry */
     uint64_t macs;
+    int fold; /* FC: input zero point folded into the bias */
+    float fs; /* DEQ / QUANT: the scale */
+    int32_t in2; /* BIN: the second input (-1 none) */
+    int8_t table[256]; /* LUT */
 } step;
 
 typedef struct lowered {
@@ -490,6 +509,77 @@ static int check_i8_io(const crucible_graph_view *g,
     return 0;
 }
 
+/* A float add of activation a and constant c (its other input) that the
+ * MCU runs: c a scalar, c the shape of a, c along a's channel axis (a
+ * [N, C, ...], c [C, 1, ...] or [1, C, 1, ...]), or c along a's last axis.
+ * Returns the mode (0 scalar, 1 same, 2 channel, 3 last axis) and sets
+ * *act / *cst to the input positions; -1 if not supported. */
+static int fadd_mode(const crucible_graph_view *g, const crucible_node_view *n,
+                     int *act, int *cst)
+{
+    if (n->n_inputs != 2 || n->inputs[0] < 0 || n->inputs[1] < 0) return -1;
+    const crucible_tensor_view *a = T(g, n->inputs[0]), *b = T(g, n->inputs[1]),
+                               *y = T(g, n->outputs[0]);
+    if (!is_f32(a) || !is_f32(b) || !is_f32(y)) return -1;
+    int ia = b->data ? 0 : 1;
+    const crucible_tensor_view *x = ia ? b : a, *c = ia ? a : b;
+    if (x->data || !c->data || numel(x) != numel(y)) return -1;
+    *act = ia, *cst = !ia;
+    uint64_t nc = numel(c);
+    if (nc == 1) return 0;
+    if (nc == numel(x)) return 1;
+    if (x->rank >= 2 && nc == (uint64_t)x->dims[1]) {
+        /* every dim of c but one (equal to C) is 1, and it lines up with
+         * axis 1 of x when c is right-aligned */
+        int32_t pos = -1, k;
+        for (k = 0; k < c->rank; k++)
+            if (c->dims[k] != 1) {
+                if (pos >= 0) return -1;
+                pos = k;
+            }
+        if (pos >= 0 && x->rank - c->rank + pos == 1) return 2;
+    }
+    if (x->rank >= 1 && nc == (uint64_t)x->dims[x->rank - 1] &&
+        c->dims[c->rank - 1] == (int64_t)nc)
+        return 3;
+    return -1;
+}
+
+/* int8 add / sub / mul (TFLite semantics, as the interpreter's q_binary):
+ * two i8 inputs per tensor (activations or constants), numpy broadcasting
+ * at rank <= 4, an i8 output. */
+static int check_bin_i8(const crucible_graph_view *g,
+                        const crucible_node_view *n, char *why, size_t wn)
+{
+    const crucible_tensor_view *y = T(g, n->outputs[0]);
+    float s;
+    int32_t z;
+    if (n->n_inputs != 2 || n->inputs[0] < 0 || n->inputs[1] < 0 ||
+        y->rank > 4 || pt(y, &s, &z) || !is_q31(n)) {
+        snprintf(why, wn, "%s %s: two i8 inputs and an i8 output per tensor, "
+                 "rank <= 4, rounding \"fixed_q31\"", n->op_name, n->name);
+        return -1;
+    }
+    for (int k = 0; k < 2; k++) {
+        const crucible_tensor_view *x = T(g, n->inputs[k]);
+        if (!x || x->dtype != CRUCIBLE_DT_I8 || pt(x, &s, &z) || x->rank > 4) {
+            snprintf(why, wn, "%s %s: input %d must be i8 per tensor, rank "
+                     "<= 4", n->op_name, n->name, k);
+            return -1;
+        }
+        for (int32_t i = 0; i < x->rank; i++) {
+            int64_t d = x->dims[x->rank - 1 - i];
+            int64_t o = y->dims[y->rank - 1 - i];
+            if (i >= y->rank || (d != 1 && d != o)) {
+                snprintf(why, wn, "%s %s: input %d does not broadcast to the "
+                         "output", n->op_name, n->name, k);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
 /* Per-node support, pure (used by query and by lowering). */
 static int node_supported(const crucible_graph_view *g, uint32_t ni, char *why,
                           size_t wn)
@@ -524,16 +614,125 @@ static int node_supported(const crucible_graph_view *g, uint32_t ni, char *why,
         }
         return 0;
     }
+    case CRUCIBLE_OP_CONCAT: {
+        const crucible_tensor_view *y = T(g, n->outputs[0]);
+        float s;
+        int32_t z;
+        int64_t ax = crucible_node_attr_int(n, "axis", 0);
+        if (!y || y->dtype != CRUCIBLE_DT_I8 || pt(y, &s, &z) || !is_q31(n) ||
+            n->n_inputs < 1 || n->n_inputs > 8) {
+            snprintf(why, wn, "concat %s: 1..8 i8 inputs and an i8 output per "
+                     "tensor with rounding \"fixed_q31\"", n->name);
+            return -1;
+        }
+        if (ax < 0) ax += y->rank;
+        if (ax < 0 || ax >= y->rank) {
+            snprintf(why, wn, "concat %s: axis out of range", n->name);
+            return -1;
+        }
+        int64_t sum = 0;
+        for (uint32_t k = 0; k < n->n_inputs; k++) {
+            const crucible_tensor_view *x = n->inputs[k] >= 0 ? T(g, n->inputs[k]) : NULL;
+            if (!x || x->dtype != CRUCIBLE_DT_I8 || pt(x, &s, &z) ||
+                x->rank != y->rank) {
+                snprintf(why, wn, "concat %s: input %u must be i8 per tensor "
+                         "of the output's rank", n->name, k);
+                return -1;
+            }
+            sum += x->dims[ax];
+        }
+        if (sum != y->dims[ax]) {
+            snprintf(why, wn, "concat %s: inputs do not add up along the axis",
+                     n->name);
+            return -1;
+        }
+        return 0;
+    }
+    case CRUCIBLE_OP_LEAKY_RELU: {
+        float s, alpha;
+        int32_t z;
+        if (check_i8_io(g, n, why, wn)) return -1;
+        if (pt(T(g, n->inputs[0]), &s, &z) || pt(T(g, n->outputs[0]), &s, &z) ||
+            !is_q31(n) || attr_f32(n, "alpha", 0.01f, &alpha) ||
+            !(alpha >= 0.0f)) {
+            snprintf(why, wn, "leaky_relu %s: i8 per tensor with rounding "
+                     "\"fixed_q31\" and alpha >= 0 only", n->name);
+            return -1;
+        }
+        return 0;
+    }
+    case CRUCIBLE_OP_SIGMOID:
+    case CRUCIBLE_OP_TANH: {
+        float s;
+        int32_t z;
+        if (check_i8_io(g, n, why, wn)) return -1;
+        if (pt(T(g, n->inputs[0]), &s, &z) || pt(T(g, n->outputs[0]), &s, &z) ||
+            !is_q31(n)) {
+            snprintf(why, wn, "%s %s: i8 per tensor with rounding "
+                     "\"fixed_q31\" only", n->op_name, n->name);
+            return -1;
+        }
+        return 0;
+    }
+    case CRUCIBLE_OP_DEQUANTIZE: {
+        float sx;
+        int32_t zx;
+        const crucible_tensor_view *x = T(g, n->inputs[0]), *y = T(g, n->outputs[0]);
+        if (!x || x->dtype != CRUCIBLE_DT_I8 || !is_f32(y) || pt(x, &sx, &zx)) {
+            snprintf(why, wn, "dequantize %s: i8 per tensor to f32 only",
+                     n->name);
+            return -1;
+        }
+        return 0;
+    }
+    case CRUCIBLE_OP_QUANTIZE: {
+        float sy;
+        int32_t zy;
+        const crucible_tensor_view *x = T(g, n->inputs[0]), *y = T(g, n->outputs[0]);
+        if (!is_f32(x) || !y || y->dtype != CRUCIBLE_DT_I8 || pt(y, &sy, &zy) ||
+            !(sy > 0.0f)) {
+            snprintf(why, wn, "quantize %s: f32 to i8 per tensor only",
+                     n->name);
+            return -1;
+        }
+        return 0;
+    }
+    case CRUCIBLE_OP_SUB:
+    case CRUCIBLE_OP_MUL:
+    case CRUCIBLE_OP_ADD: {
+        int ia, ic;
+        const crucible_tensor_view *y = T(g, n->outputs[0]);
+        if (y && y->dtype == CRUCIBLE_DT_I8)
+            return check_bin_i8(g, n, why, wn);
+        if (n->op != CRUCIBLE_OP_ADD || fadd_mode(g, n, &ia, &ic) < 0) {
+            snprintf(why, wn, "add %s: the MCU adds a float constant (scalar, "
+                     "same shape, per channel or per last axis) to a float "
+                     "tensor only", n->name);
+            return -1;
+        }
+        return 0;
+    }
     case CRUCIBLE_OP_RELU:
     case CRUCIBLE_OP_CLIP:
     case CRUCIBLE_OP_MAX_POOL2D:
     case CRUCIBLE_OP_AVG_POOL2D: {
+        const crucible_tensor_view *fx = T(g, n->inputs[0]), *fy = T(g, n->outputs[0]);
+        if (is_f32(fx) && is_f32(fy) &&
+            (n->op == CRUCIBLE_OP_RELU ||
+             (n->op == CRUCIBLE_OP_MAX_POOL2D && fx->rank == 4)))
+            return 0; /* float relu / max pool (quantiser's float islands) */
         if (check_i8_io(g, n, why, wn)) return -1;
         float s;
         int32_t z;
         if (pt(T(g, n->inputs[0]), &s, &z) || pt(T(g, n->outputs[0]), &s, &z)) {
             snprintf(why, wn, "%s %s: i8 tensors need per-tensor "
                      "quantisation parameters", n->op_name, n->name);
+            return -1;
+        }
+        if (n->op != CRUCIBLE_OP_MAX_POOL2D && !is_q31(n)) {
+            snprintf(why, wn, "%s %s: an int8 %s needs rounding "
+                     "\"fixed_q31\" (the reference interpreter's int8 "
+                     "semantics)", n->op_name, n->name, n->op_name);
             return -1;
         }
         if (n->op == CRUCIBLE_OP_MAX_POOL2D || n->op == CRUCIBLE_OP_AVG_POOL2D) {
@@ -548,9 +747,10 @@ static int node_supported(const crucible_graph_view *g, uint32_t ni, char *why,
     }
     case CRUCIBLE_OP_RESHAPE: {
         const crucible_tensor_view *x = T(g, n->inputs[0]), *y = T(g, n->outputs[0]);
-        if (!x || !y || x->dtype != CRUCIBLE_DT_I8 || numel(x) != numel(y)) {
-            snprintf(why, wn, "reshape %s: only i8 tensors run on the MCU",
-                     n->name);
+        if (!x || !y || (x->dtype != CRUCIBLE_DT_I8 && !is_f32(x)) ||
+            x->dtype != y->dtype || numel(x) != numel(y)) {
+            snprintf(why, wn, "reshape %s: only i8 and f32 tensors run on "
+                     "the MCU", n->name);
             return -1;
         }
         return 0;
@@ -603,7 +803,10 @@ static int node_supported(const crucible_graph_view *g, uint32_t ni, char *why,
     default:
         snprintf(why, wn, "op %s has no MCU kernel (supported: integer "
                  "dense/conv2d + requantize, relu, clip, max_pool2d, "
-                 "avg_pool2d, requantize, reshape, transpose, softmax)",
+                 "avg_pool2d, requantize, reshape, transpose, softmax, "
+                 "sigmoid, tanh, leaky_relu, add, sub, mul, concat; float "
+                 "dequantize / "
+                 "add / relu / max_pool2d / quantize islands)",
                  n->op_name);
         return -1;
     }
@@ -617,10 +820,10 @@ static int graph_io_ok(const crucible_graph_view *g, char *why, size_t wn)
         return -1;
     }
     const crucible_tensor_view *x = T(g, g->inputs[0]), *y = T(g, g->outputs[0]);
-    if (!x || !y || x->dtype != CRUCIBLE_DT_I8 || y->dtype != CRUCIBLE_DT_I8 ||
-        !numel(x) || !numel(y)) {
-        snprintf(why, wn, "graph input and output must be i8 with known "
-                 "shapes (float boundaries are not supported yet)");
+    if (!x || !y || x->dtype != CRUCIBLE_DT_I8 ||
+        (y->dtype != CRUCIBLE_DT_I8 && !is_f32(y)) || !numel(x) || !numel(y)) {
+        snprintf(why, wn, "graph input must be i8 and the output i8 or f32, "
+                 "with known shapes (quantise with --io int8)");
         return -1;
     }
     if (g->inputs[0] == g->outputs[0]) {
@@ -643,6 +846,7 @@ static step *add_step(lowered *L)
     step *s = &L->steps[L->n++];
     memset(s, 0, sizeof *s);
     s->act_node = UINT32_MAX;
+    s->in2 = -1;
     return s;
 }
 
@@ -753,6 +957,14 @@ static int lower(const crucible_host *h, const crucible_graph_view *g,
                 }
                 s->p[0] = N, s->p[1] = K, s->p[2] = M;
                 s->macs = (uint64_t)(N * K * M);
+                /* int8 weights: bias - zp * sum(w) as the bias, zero point
+                 * 0 (the same value mod 2^32; the kernel skips the zero
+                 * point term) */
+                if (s->wfmt == 0 && s->zin &&
+                    (s->b < 0 || T(g, s->b)->data_bytes == (uint64_t)M * 4)) {
+                    s->fold = 1;
+                    if (s->b < 0) L->const_bytes += (uint64_t)M * 4;
+                }
             } else {
                 static const int64_t one[2] = {1, 1}, zero[4] = {0, 0, 0, 0};
                 int64_t st[2], pd[4], dl[2], gr = crucible_node_attr_int(n, "group", 1);
@@ -780,7 +992,157 @@ static int lower(const crucible_host *h, const crucible_graph_view *g,
         pt(T(g, n->outputs[0]), &sy, &zy);
         s->zin = zx;
         s->zout = zy;
+        const int fl = is_f32(T(g, s->out)) && n->op != CRUCIBLE_OP_DEQUANTIZE;
+        if (fl && n->op == CRUCIBLE_OP_RELU) {
+            s->kind = ST_FRELU;
+            continue;
+        }
         switch (n->op) {
+        case CRUCIBLE_OP_LEAKY_RELU: {
+            /* an elementwise function of one int8: a table of the
+             * interpreter's q_leaky_relu over all 256 inputs */
+            float alpha = 0.01f;
+            int32_t mi, shi, ma, sha;
+            attr_f32(n, "alpha", 0.01f, &alpha);
+            if (q_multiplier((double)sx / (double)sy, &mi, &shi) ||
+                q_multiplier((double)sx * (double)alpha / (double)sy, &ma, &sha)) {
+                snprintf(why, wn, "leaky_relu %s: a factor is not a Q31 "
+                         "multiplier", n->name);
+                rc = CRUCIBLE_E_UNSUPPORTED;
+                break;
+            }
+            for (int32_t v = -128; v <= 127; v++) {
+                int32_t dd = v - zx;
+                int32_t r = zy + (dd >= 0 ? crk_mbqm(dd, mi, shi)
+                                          : crk_mbqm(dd, ma, sha));
+                s->table[v + 128] = (int8_t)(r < -128 ? -128 : r > 127 ? 127 : r);
+            }
+            s->kind = ST_LUT;
+            L->const_bytes += 256;
+            break;
+        }
+        case CRUCIBLE_OP_CONCAT: {
+            const crucible_tensor_view *y = T(g, s->out);
+            int64_t ax = crucible_node_attr_int(n, "axis", 0);
+            if (ax < 0) ax += y->rank;
+            int64_t outer = 1, inner = 1;
+            for (int64_t k = 0; k < ax; k++) outer *= y->dims[k];
+            for (int64_t k = ax + 1; k < y->rank; k++) inner *= y->dims[k];
+            s->kind = ST_CONCAT;
+            s->p[0] = n->n_inputs;
+            s->p[9] = outer, s->p[10] = inner, s->p[11] = ax;
+            if (alloc_mults(L, s, n->n_inputs)) {
+                rc = CRUCIBLE_E_NOMEM;
+                break;
+            }
+            for (uint32_t k = 0; k < n->n_inputs && !rc; k++) {
+                const crucible_tensor_view *x = T(g, n->inputs[k]);
+                float sk = 1.0f;
+                int32_t zk = 0;
+                pt(x, &sk, &zk);
+                s->p[1 + k] = n->inputs[k];
+                s->mult[k] = s->shift[k] = 0;
+                if ((sk != sy || zk != zy) &&
+                    q_multiplier((double)sk / (double)sy, &s->mult[k],
+                                 &s->shift[k])) {
+                    snprintf(why, wn, "concat %s: rescaling factor of input "
+                             "%u is not a Q31 multiplier", n->name, k);
+                    rc = CRUCIBLE_E_UNSUPPORTED;
+                }
+                if (x->data) L->const_bytes += x->data_bytes;
+            }
+            break;
+        }
+        case CRUCIBLE_OP_SIGMOID:
+        case CRUCIBLE_OP_TANH: {
+            /* the 256-entry table, computed as host/interp_q.c's
+             * interp_q_lut (same f32 expressions, same libm) */
+            const float inv = 1.0f / sy;
+            for (int32_t v = -128; v <= 127; v++) {
+                const float deq = sx * (float)(v - zx);
+                const float tr = n->op == CRUCIBLE_OP_TANH
+                                     ? tanhf(deq) : 1.0f / (1.0f + expf(-deq));
+                const float r = roundf(tr * inv);
+                const double q = (double)(r + (float)zy);
+                s->table[v + 128] = (int8_t)(q < -128.0 ? -128
+                                             : q > 127.0 ? 127 : (int32_t)q);
+            }
+            s->kind = ST_LUT;
+            L->const_bytes += 256;
+            break;
+        }
+        case CRUCIBLE_OP_DEQUANTIZE:
+            s->kind = ST_DEQ;
+            s->fs = sx;
+            break;
+        case CRUCIBLE_OP_QUANTIZE:
+            s->kind = ST_QUANT;
+            s->fs = sy;
+            break;
+        case CRUCIBLE_OP_SUB:
+        case CRUCIBLE_OP_MUL:
+        case CRUCIBLE_OP_ADD:
+            if (!fl) { /* int8: the interpreter's q_binary parameters */
+                const crucible_tensor_view *ta = T(g, n->inputs[0]),
+                                           *tb = T(g, n->inputs[1]);
+                float sa = 1.0f, sb = 1.0f;
+                int32_t za = 0, zb = 0, mm[3], ss[3];
+                pt(ta, &sa, &za);
+                pt(tb, &sb, &zb);
+                s->kind = ST_BIN;
+                s->in = n->inputs[0];
+                s->in2 = n->inputs[1];
+                s->zin = za;
+                s->p[0] = zb;
+                if (act_range(g, n, sy, zy, &s->lo, &s->hi, why, wn)) {
+                    rc = CRUCIBLE_E_UNSUPPORTED;
+                    break;
+                }
+                int bad;
+                if (n->op == CRUCIBLE_OP_MUL) {
+                    bad = q_multiplier((double)sa * (double)sb / (double)sy,
+                                       &mm[2], &ss[2]);
+                    mm[0] = mm[1] = ss[0] = ss[1] = 0;
+                } else {
+                    const double m2 = 2.0 * (double)(sa > sb ? sa : sb);
+                    bad = q_multiplier((double)sa / m2, &mm[0], &ss[0]) ||
+                          q_multiplier((double)sb / m2, &mm[1], &ss[1]) ||
+                          q_multiplier(m2 / ((double)(1 << 20) * (double)sy),
+                                       &mm[2], &ss[2]);
+                }
+                if (bad) {
+                    snprintf(why, wn, "%s %s: a rescaling factor is not a Q31 "
+                             "multiplier", n->op_name, n->name);
+                    rc = CRUCIBLE_E_UNSUPPORTED;
+                    break;
+                }
+                for (int k = 0; k < 3; k++) s->p[1 + k] = mm[k], s->p[4 + k] = ss[k];
+                for (int k = 0; k < 2; k++)
+                    if (T(g, n->inputs[k])->data)
+                        L->const_bytes += T(g, n->inputs[k])->data_bytes;
+                break;
+            }
+            if (n->op != CRUCIBLE_OP_ADD) {
+                rc = CRUCIBLE_E_UNSUPPORTED;
+                break;
+            }
+            /* fall through: a float add of a constant */
+            {
+            int ia = 0, ic = 1;
+            int mode = fadd_mode(g, n, &ia, &ic);
+            const crucible_tensor_view *x = T(g, n->inputs[ia]);
+            s->kind = ST_FADD;
+            s->in = n->inputs[ia];
+            s->w = n->inputs[ic];
+            s->p[0] = mode;
+            s->p[1] = (int64_t)numel(T(g, s->w));
+            s->p[2] = mode == 2 ? (int64_t)(numel(x) / (uint64_t)x->dims[0] /
+                                            (uint64_t)x->dims[1]) : 1;
+            s->p[3] = mode == 2 ? x->dims[0] : (int64_t)(numel(x) /
+                                                          (uint64_t)s->p[1]);
+            L->const_bytes += T(g, s->w)->data_bytes;
+            break;
+            }
         case CRUCIBLE_OP_RESHAPE:
             s->kind = ST_RESHAPE;
             break;
@@ -875,7 +1237,8 @@ static int lower(const crucible_host *h, const crucible_graph_view *g,
                 rc = CRUCIBLE_E_UNSUPPORTED;
                 break;
             }
-            s->kind = n->op == CRUCIBLE_OP_MAX_POOL2D ? ST_MAXPOOL : ST_AVGPOOL;
+            s->kind = n->op == CRUCIBLE_OP_MAX_POOL2D
+                          ? (fl ? ST_FMAXPOOL : ST_MAXPOOL) : ST_AVGPOOL;
             int64_t v[16] = {xd[0] * xd[1], xd[2], xd[3], k[0], k[1], st[0],
                              st[1], dl[0], dl[1], pd[0], pd[1], pb, pr, cip,
                              0, 0};
@@ -937,14 +1300,22 @@ static int make_plan(const crucible_host *h, const crucible_graph_view *g,
     /* naive: every intermediate (non-constant, non-boundary) tensor */
     for (uint32_t i = 0; i < g->n_tensors; i++) {
         const crucible_tensor_view *t = g->tensors[i];
-        if (t->data || (int32_t)i == ti || (int32_t)i == to) continue;
-        uint32_t bits = t->dtype == CRUCIBLE_DT_I32 ? 32 : 8;
+        if (t->data || (int32_t)i == ti || (int32_t)i == to ||
+            producer(g, (int32_t)i) < 0) /* dead tensors: not in any plan */
+            continue;
+        uint32_t bits = t->dtype == CRUCIBLE_DT_I32 || is_f32(t) ? 32 : 8;
         P->naive += numel(t) * bits / 8;
     }
     for (uint32_t si = 0; si < L->n; si++) {
         const step *s = &L->steps[si];
-        int32_t bi = P->buf_of[s->in];
+        int32_t bi = s->in >= 0 ? P->buf_of[s->in] : -1;
         if (bi >= 0 && P->bufs[bi].last < si) P->bufs[bi].last = si;
+        int32_t bi2 = s->in2 >= 0 ? P->buf_of[s->in2] : -1;
+        if (bi2 >= 0 && P->bufs[bi2].last < si) P->bufs[bi2].last = si;
+        for (int64_t k = 1; s->kind == ST_CONCAT && k <= s->p[0]; k++) {
+            int32_t bk = P->buf_of[s->p[k]];
+            if (bk >= 0 && P->bufs[bk].last < si) P->bufs[bk].last = si;
+        }
         if (s->out == to) {
             P->buf_of[to] = 1;
             continue;
@@ -955,7 +1326,7 @@ static int make_plan(const crucible_host *h, const crucible_graph_view *g,
         }
         buf *b = &P->bufs[P->nb];
         b->kind = B_ARENA;
-        b->bytes = numel(T(g, s->out));
+        b->bytes = numel(T(g, s->out)) * esz(T(g, s->out));
         b->def = b->last = si;
         P->buf_of[s->out] = (int32_t)P->nb++;
     }
@@ -1052,11 +1423,12 @@ int mcugen_query(const mcugen_target *t, const crucible_query_ctx *ctx,
         int64_t live = 0;
         for (uint32_t k = 0; k < n->n_inputs; k++) {
             const crucible_tensor_view *tv = T(g, n->inputs[k]);
-            if (tv && !tv->data) live += (int64_t)numel(tv);
+            if (tv && !tv->data) live += (int64_t)(numel(tv) * esz(tv));
             if (tv && tv->data && i == node) mine_f += (int64_t)tv->data_bytes;
         }
         const crucible_tensor_view *o = T(g, n->outputs[0]);
-        if (o && o->dtype == CRUCIBLE_DT_I8) live += (int64_t)numel(o);
+        if (o && (o->dtype == CRUCIBLE_DT_I8 || is_f32(o)))
+            live += (int64_t)(numel(o) * esz(o));
         if (live > peak) peak = live;
         if (i == node) mine_r = live;
     }
@@ -1113,6 +1485,10 @@ static void emit_i32(sbuf *b, const char *decl, const int32_t *v, size_t n)
 static void buf_expr(const plan *P, int32_t t, char *dst, size_t n)
 {
     int32_t bi = P->buf_of[t];
+    if (bi < 0) { /* a constant operand (int8 add / sub / mul) */
+        snprintf(dst, n, "k%d", (int)t);
+        return;
+    }
     const buf *b = &P->bufs[bi];
     if (b->kind == B_IN) snprintf(dst, n, "in");
     else if (b->kind == B_OUT) snprintf(dst, n, "out");
@@ -1137,19 +1513,26 @@ static int gen_model(const crucible_graph_view *g, const lowered *L,
     sb_puts(mh, "/* model.h - generated by crucible mcugen " MCUGEN_VERSION
                 ". Do not edit. */\n#ifndef CRUCIBLE_MODEL_H\n#define "
                 "CRUCIBLE_MODEL_H\n#include <stdint.h>\n\n");
+    const int fout = is_f32(y);
+    const char *otype = fout ? "float" : "int8_t";
     sb_printf(mh, "#define MODEL_INPUT_SIZE %llu\n#define MODEL_OUTPUT_SIZE %llu\n"
-              "#define MODEL_ARENA_BYTES %llu\n",
+              "#define MODEL_OUTPUT_BYTES %llu\n#define MODEL_ARENA_BYTES %llu\n"
+              "typedef %s model_output_t; /* %s */\n",
               (unsigned long long)numel(x), (unsigned long long)numel(y),
-              (unsigned long long)P->arena);
+              (unsigned long long)(numel(y) * esz(y)),
+              (unsigned long long)P->arena, otype,
+              fout ? "the graph's output stays float (the quantiser left it "
+                     "so); soft-float in the float nodes" : "int8 output");
+    (void)x;
     sb_printf(mh, "/* quantisation of the boundary tensors: real = scale * "
               "(q - zero_point) (macros only: the model itself uses no float) */\n"
               "#define MODEL_INPUT_ZERO_POINT %d\n#define MODEL_INPUT_SCALE %.9gf\n"
               "#define MODEL_OUTPUT_ZERO_POINT %d\n#define MODEL_OUTPUT_SCALE %.9gf\n",
               (int)zx, qx ? (double)sx : 1.0, (int)zy, qy ? (double)sy : 1.0);
     sb_puts(mh, "\n/* Runs one inference: in[MODEL_INPUT_SIZE] -> "
-                "out[MODEL_OUTPUT_SIZE] (int8, row-major).\n * Returns 0, or -1 "
+                "out[MODEL_OUTPUT_SIZE] (row-major).\n * Returns 0, or -1 "
                 "if a kernel refused its parameters. Not reentrant (one static "
-                "arena). */\nint model_run(const int8_t *in, int8_t *out);\n\n"
+                "arena). */\nint model_run(const int8_t *in, model_output_t *out);\n\n"
                 "#endif\n");
 
     sb_puts(mc, "/* model.c - generated by crucible mcugen " MCUGEN_VERSION
@@ -1160,11 +1543,128 @@ static int gen_model(const crucible_graph_view *g, const lowered *L,
               (unsigned long long)P->arena, (unsigned long long)P->peak,
               (unsigned long long)P->naive);
     sb_puts(mc, "#include \"model.h\"\n#include <crucible/kernels.h>\n\n");
+    int uses[8] = {0};
+    for (uint32_t i = 0; i < L->n; i++)
+        if (L->steps[i].kind >= ST_DEQ && L->steps[i].kind <= ST_FMAXPOOL)
+            uses[L->steps[i].kind - ST_DEQ] = 1;
+    if (uses[0])
+        sb_puts(mc, "/* float islands (nodes the quantiser left in float), with the\n"
+                " * reference interpreter's f32 arithmetic */\n"
+                "static void f_deq(const int8_t *x, float *y, uint32_t n, float s, int32_t zp)\n"
+                "{\n    uint32_t i;\n    for (i = 0; i < n; i++) y[i] = s * (float)((int32_t)x[i] - zp);\n}\n");
+    if (uses[1])
+        sb_puts(mc, "/* roundf (half away from zero), freestanding */\n"
+                "static float f_round(float v)\n{\n"
+                "    float a = v < 0.0f ? -v : v, f;\n"
+                "    if (!(a < 8388608.0f)) return v; /* integral, inf or NaN */\n"
+                "    f = (float)(int32_t)a;\n    if (a - f >= 0.5f) f += 1.0f;\n"
+                "    return v < 0.0f ? -f : f;\n}\n"
+                "static void f_quant(const float *x, int8_t *y, uint32_t n, float s, int32_t zp)\n"
+                "{\n    uint32_t i;\n    for (i = 0; i < n; i++) {\n"
+                "        float r = f_round(x[i] / s);\n        int32_t q;\n"
+                "        if (r != r) q = zp;\n        else if (r < -1.0e6f) q = -128;\n"
+                "        else if (r > 1.0e6f) q = 127;\n        else q = (int32_t)r + zp;\n"
+                "        y[i] = (int8_t)(q < -128 ? -128 : q > 127 ? 127 : q);\n    }\n}\n");
+    if (uses[2])
+        sb_puts(mc, "typedef union { uint32_t u; float f; } fbits;\n"
+                "/* y = x + c; c: mode 0 scalar, 1 same shape, 2 per channel\n"
+                " * (outer x C x plane), 3 per last axis (outer x C) */\n"
+                "static void f_add(const float *x, const fbits *c, float *y, int mode,\n"
+                "                  uint32_t C, uint32_t plane, uint32_t outer)\n{\n"
+                "    uint32_t o, k, j, i = 0;\n"
+                "    if (mode == 0) { for (j = 0; j < outer; j++, i++) y[i] = x[i] + c[0].f; return; }\n"
+                "    if (mode == 1) { for (j = 0; j < C; j++) y[j] = x[j] + c[j].f; return; }\n"
+                "    for (o = 0; o < outer; o++)\n        for (k = 0; k < C; k++)\n"
+                "            for (j = 0; j < plane; j++, i++) y[i] = x[i] + c[k].f;\n}\n");
+    if (uses[3])
+        sb_puts(mc, "static void f_relu(const float *x, float *y, uint32_t n)\n{\n"
+                "    uint32_t i;\n    for (i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];\n}\n");
+    if (uses[4])
+        sb_puts(mc, "/* float max pool: the first tap in the window, then strictly greater */\n"
+                "static void f_maxpool(const float *x, float *y, const int32_t *g)\n{\n"
+                "    int32_t NC = g[0], H = g[1], W = g[2], KH = g[3], KW = g[4], sh = g[5],\n"
+                "            sw = g[6], dh = g[7], dw = g[8], pt = g[9], pl = g[10], OH = g[11],\n"
+                "            OW = g[12], c, oh, ow, kh, kw;\n"
+                "    for (c = 0; c < NC; c++, x += H * W)\n"
+                "        for (oh = 0; oh < OH; oh++)\n"
+                "            for (ow = 0; ow < OW; ow++) {\n"
+                "                float acc = 0.0f;\n                int first = 1;\n"
+                "                for (kh = 0; kh < KH; kh++) {\n"
+                "                    int32_t ih = oh * sh - pt + kh * dh;\n"
+                "                    if (ih < 0 || ih >= H) continue;\n"
+                "                    for (kw = 0; kw < KW; kw++) {\n"
+                "                        int32_t iw = ow * sw - pl + kw * dw;\n"
+                "                        float v;\n"
+                "                        if (iw < 0 || iw >= W) continue;\n"
+                "                        v = x[ih * W + iw];\n"
+                "                        if (first || v > acc) acc = v;\n                        first = 0;\n"
+                "                    }\n                }\n                *y++ = acc;\n            }\n}\n");
+    sb_puts(mc, "\n");
     sb_printf(mc, "static int8_t arena[%llu] __attribute__((aligned(4)));\n\n",
               (unsigned long long)(P->arena ? P->arena : 4));
     char d[128];
     for (uint32_t i = 0; i < L->n; i++) {
         const step *s = &L->steps[i];
+        if (s->kind == ST_CONCAT) {
+            for (int64_t k = 1; k <= s->p[0]; k++) {
+                int32_t t = (int32_t)s->p[k];
+                const crucible_tensor_view *c = T(g, t);
+                int seen = 0;
+                if (!c->data) continue;
+                for (uint32_t j = 0; j < i && !seen; j++) {
+                    const step *q = &L->steps[j];
+                    if (q->kind == ST_BIN && (q->in == t || q->in2 == t)) seen = 1;
+                    for (int64_t m = 1; q->kind == ST_CONCAT && m <= q->p[0]; m++)
+                        if (q->p[m] == t) seen = 1;
+                }
+                for (int64_t m = 1; m < k; m++)
+                    if (s->p[m] == t) seen = 1;
+                if (seen) continue;
+                snprintf(d, sizeof d, "static const int8_t k%d", (int)t);
+                emit_bytes(mc, d, c->data, c->data_bytes);
+            }
+            continue;
+        }
+        if (s->kind == ST_LUT) {
+            snprintf(d, sizeof d, "static const int8_t t%u", i);
+            emit_bytes(mc, d, s->table, 256);
+            continue;
+        }
+        if (s->kind == ST_BIN) {
+            for (int k = 0; k < 2; k++) {
+                int32_t t = k ? s->in2 : s->in;
+                const crucible_tensor_view *c = T(g, t);
+                int seen = 0;
+                if (!c->data) continue;
+                for (uint32_t j = 0; j < i; j++) {
+                    const step *q = &L->steps[j];
+                    if (q->kind == ST_BIN && (q->in == t || q->in2 == t))
+                        seen = 1;
+                    for (int64_t m = 1; q->kind == ST_CONCAT && m <= q->p[0]; m++)
+                        if (q->p[m] == t) seen = 1;
+                }
+                if (k == 1 && s->in == t) seen = 1;
+                if (seen) continue;
+                snprintf(d, sizeof d, "static const int8_t k%d", (int)t);
+                emit_bytes(mc, d, c->data, c->data_bytes);
+            }
+            continue;
+        }
+        if (s->kind == ST_FADD) {
+            const crucible_tensor_view *c = T(g, s->w);
+            const uint8_t *cb = c->data;
+            sb_printf(mc, "static const fbits c%u[%llu] = {", i,
+                      (unsigned long long)numel(c));
+            for (uint64_t k = 0; k < numel(c); k++) {
+                uint32_t u = (uint32_t)cb[4 * k] | (uint32_t)cb[4 * k + 1] << 8 |
+                             (uint32_t)cb[4 * k + 2] << 16 |
+                             (uint32_t)cb[4 * k + 3] << 24;
+                sb_printf(mc, "%s{0x%08lxu},", k % 6 ? " " : "\n    ",
+                          (unsigned long)u);
+            }
+            sb_puts(mc, "\n};\n");
+            continue;
+        }
         if (s->kind != ST_FC && s->kind != ST_CONV && s->kind != ST_RQ8) continue;
         sb_puts(mc, "/* ");
         c_comment_name(mc, g->nodes[s->node]->name);
@@ -1173,7 +1673,24 @@ static int gen_model(const crucible_graph_view *g, const lowered *L,
             const crucible_tensor_view *w = T(g, s->w);
             snprintf(d, sizeof d, "static const int8_t w%u", i);
             emit_bytes(mc, d, w->data, w->data_bytes);
-            if (s->b >= 0) {
+            if (s->fold) {
+                size_t M = (size_t)s->p[2], K = (size_t)s->p[1];
+                int32_t *tmp = malloc(M * 4 + 4);
+                if (!tmp) return -1;
+                if (s->b >= 0) memcpy(tmp, T(g, s->b)->data, M * 4);
+                else memset(tmp, 0, M * 4);
+                const int8_t *wv = w->data;
+                for (size_t m = 0; m < M; m++) {
+                    uint32_t sw = 0;
+                    for (size_t k = 0; k < K; k++)
+                        sw += (uint32_t)(int32_t)wv[m * K + k];
+                    uint32_t v = (uint32_t)tmp[m] - (uint32_t)s->zin * sw;
+                    tmp[m] = v & 0x80000000u ? -(int32_t)(~v) - 1 : (int32_t)v;
+                }
+                snprintf(d, sizeof d, "static const int32_t b%u", i);
+                emit_i32(mc, d, tmp, M);
+                free(tmp);
+            } else if (s->b >= 0) {
                 const crucible_tensor_view *bt = T(g, s->b);
                 size_t n = bt->data_bytes / 4;
                 int32_t *tmp = malloc(n * 4 + 4);
@@ -1189,7 +1706,7 @@ static int gen_model(const crucible_graph_view *g, const lowered *L,
         snprintf(d, sizeof d, "static const int32_t s%u", i);
         emit_i32(mc, d, s->shift, s->cnt);
     }
-    sb_puts(mc, "\nint model_run(const int8_t *in, int8_t *out)\n{\n    int rc = 0;\n");
+    sb_puts(mc, "\nint model_run(const int8_t *in, model_output_t *out)\n{\n    int rc = 0;\n");
     for (uint32_t i = 0; i < L->n; i++) {
         const step *s = &L->steps[i];
         char a[64], o[64];
@@ -1200,7 +1717,7 @@ static int gen_model(const crucible_graph_view *g, const lowered *L,
         sb_printf(mc, " (%s) */\n    {\n", g->nodes[s->node]->op_name);
         const int64_t *p = s->p;
         char bn[32];
-        if (s->b >= 0) snprintf(bn, sizeof bn, "b%u", i);
+        if (s->b >= 0 || s->fold) snprintf(bn, sizeof bn, "b%u", i);
         else snprintf(bn, sizeof bn, "0");
         switch (s->kind) {
         case ST_FC:
@@ -1208,8 +1725,9 @@ static int gen_model(const crucible_graph_view *g, const lowered *L,
                       "%lld, %d, %d, %d, %d, %d, m%u, s%u};\n"
                       "        rc |= crk_fully_connected(&p, %s, w%u, %s, %s, %s);\n",
                       (long long)p[0], (long long)p[1], (long long)p[2],
-                      (int)s->zin, (int)s->zout, (int)s->lo, (int)s->hi,
-                      s->cnt > 1, i, i, a, i, wfmt_name[s->wfmt], bn, o);
+                      s->fold ? 0 : (int)s->zin, (int)s->zout, (int)s->lo,
+                      (int)s->hi, s->cnt > 1, i, i, a, i, wfmt_name[s->wfmt],
+                      bn, o);
             break;
         case ST_CONV:
             sb_printf(mc, "        static const crk_conv_params p = {");
@@ -1242,8 +1760,107 @@ static int gen_model(const crucible_graph_view *g, const lowered *L,
             break;
         case ST_RESHAPE:
             sb_printf(mc, "        crk_reshape(%s, %s, %llu);\n", a, o,
-                      (unsigned long long)numel(T(g, s->out)));
+                      (unsigned long long)(numel(T(g, s->out)) *
+                                           esz(T(g, s->out))));
             break;
+        case ST_CONCAT: {
+            sb_printf(mc, "        crk_concat_input ci[%lld];\n", (long long)p[0]);
+            float so = 1.0f;
+            int32_t zo = 0;
+            pt(T(g, s->out), &so, &zo);
+            for (int64_t k = 1; k <= p[0]; k++) {
+                char e[64];
+                float sk = 1.0f;
+                int32_t zk = 0;
+                const crucible_tensor_view *xk = T(g, (int32_t)p[k]);
+                pt(xk, &sk, &zk);
+                const int rq = sk != so || zk != zo; /* as the interpreter */
+                buf_expr(P, (int32_t)p[k], e, sizeof e);
+                sb_printf(mc, "        ci[%lld].data = %s; ci[%lld].axis_dim = %lld; "
+                          "ci[%lld].requant = %d; ci[%lld].zp = %d;\n"
+                          "        ci[%lld].mult = %ld; ci[%lld].shift = %ld;\n",
+                          (long long)(k - 1), e, (long long)(k - 1),
+                          (long long)xk->dims[p[11]], (long long)(k - 1),
+                          rq,
+                          (long long)(k - 1), (int)zk, (long long)(k - 1),
+                          (long)s->mult[k - 1], (long long)(k - 1),
+                          (long)s->shift[k - 1]);
+            }
+            sb_printf(mc, "        rc |= crk_concat_i8(ci, %lld, %lld, %lld, %d, %s);\n",
+                      (long long)p[0], (long long)p[9], (long long)p[10],
+                      (int)s->zout, o);
+            break;
+        }
+        case ST_LUT:
+            sb_printf(mc, "        crk_lut_i8(%s, %s, %llu, t%u);\n", a, o,
+                      (unsigned long long)numel(T(g, s->out)), i);
+            break;
+        case ST_BIN: {
+            const crucible_tensor_view *tv[3] = {T(g, s->out), T(g, s->in),
+                                                 T(g, s->in2)};
+            char b2[64];
+            buf_expr(P, s->in2, b2, sizeof b2);
+            sb_puts(mc, "        static const crk_bcast4 sh = {");
+            for (int k = 0; k < 3; k++) {
+                sb_puts(mc, "{");
+                for (int i4 = 0; i4 < 4; i4++) {
+                    int ai = i4 - (4 - tv[k]->rank);
+                    sb_printf(mc, "%lld%s", (long long)(ai < 0 ? 1 : tv[k]->dims[ai]),
+                              i4 < 3 ? ", " : "");
+                }
+                sb_puts(mc, k < 2 ? "}, " : "}};\n");
+            }
+            const char *fn = g->nodes[s->node]->op == CRUCIBLE_OP_MUL ? "crk_mul_i8"
+                             : g->nodes[s->node]->op == CRUCIBLE_OP_SUB ? "crk_sub_i8"
+                                                                       : "crk_add_i8";
+            if (g->nodes[s->node]->op == CRUCIBLE_OP_MUL)
+                sb_printf(mc, "        static const crk_mul_params p = {%d, %d, %d, "
+                          "%lld, %lld, %d, %d};\n", (int)s->zin, (int)p[0],
+                          (int)s->zout, (long long)p[3], (long long)p[6],
+                          (int)s->lo, (int)s->hi);
+            else
+                sb_printf(mc, "        static const crk_add_params p = {%d, %d, %d, "
+                          "20, %lld, %lld, %lld, %lld, %lld, %lld, %d, %d};\n",
+                          (int)s->zin, (int)p[0], (int)s->zout, (long long)p[1],
+                          (long long)p[4], (long long)p[2], (long long)p[5],
+                          (long long)p[3], (long long)p[6], (int)s->lo,
+                          (int)s->hi);
+            sb_printf(mc, "        rc |= %s(&p, &sh, %s, %s, %s);\n", fn, a, b2, o);
+            break;
+        }
+        case ST_DEQ:
+            sb_printf(mc, "        f_deq((const int8_t *)%s, (float *)%s, %llu, %.9gf, %d);\n",
+                      a, o, (unsigned long long)numel(T(g, s->out)),
+                      (double)s->fs, (int)s->zin);
+            break;
+        case ST_QUANT:
+            sb_printf(mc, "        f_quant((const float *)%s, (int8_t *)%s, %llu, %.9gf, %d);\n",
+                      a, o, (unsigned long long)numel(T(g, s->out)),
+                      (double)s->fs, (int)s->zout);
+            break;
+        case ST_FADD:
+            sb_printf(mc, "        f_add((const float *)%s, c%u, (float *)%s, %d, %lld, "
+                      "%lld, %lld);\n", a, i, o, (int)p[0],
+                      (long long)(p[0] == 1 ? (long long)numel(T(g, s->out)) : p[1]),
+                      (long long)p[2], (long long)(p[0] == 0
+                          ? (long long)numel(T(g, s->out)) : p[3]));
+            break;
+        case ST_FRELU:
+            sb_printf(mc, "        f_relu((const float *)%s, (float *)%s, %llu);\n",
+                      a, o, (unsigned long long)numel(T(g, s->out)));
+            break;
+        case ST_FMAXPOOL: {
+            const crucible_tensor_view *yv = T(g, s->out);
+            sb_printf(mc, "        static const int32_t g[13] = {%lld, %lld, %lld, %lld, "
+                      "%lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld, %lld};\n"
+                      "        f_maxpool((const float *)%s, (float *)%s, g);\n",
+                      (long long)p[0], (long long)p[1], (long long)p[2],
+                      (long long)p[3], (long long)p[4], (long long)p[5],
+                      (long long)p[6], (long long)p[7], (long long)p[8],
+                      (long long)p[9], (long long)p[10], (long long)yv->dims[2],
+                      (long long)yv->dims[3], a, o);
+            break;
+        }
         case ST_TRANSPOSE:
             sb_printf(mc, "        static const int32_t d[4] = {%lld, %lld, "
                       "%lld, %lld}, pm[4] = {%lld, %lld, %lld, %lld};\n"
@@ -1266,7 +1883,10 @@ static int gen_model(const crucible_graph_view *g, const lowered *L,
     return mc->err || mh->err ? -1 : 0;
 }
 
-static void gen_main(const crucible_verify_ctx *v, sbuf *b)
+/* inject: NULL, or a test-only fault ("hang": the harness never
+ * finishes; "mismatch": one output byte of the last sample is flipped)
+ * that exercises the verification's reports. */
+static void gen_main(const crucible_verify_ctx *v, const char *inject, sbuf *b)
 {
     sb_puts(b, "/* main.c - verification harness generated by crucible mcugen: "
                "runs model_run on the\n * compiled-in samples and prints every "
@@ -1288,14 +1908,14 @@ static void gen_main(const crucible_verify_ctx *v, sbuf *b)
     }
     if (!ns) sb_puts(b, "  {0}\n");
     sb_puts(b,
-        "};\nstatic int8_t output[MODEL_OUTPUT_SIZE];\n\n"
+        "};\nstatic model_output_t output[MODEL_OUTPUT_SIZE];\n\n"
         "static void hex_line(char *l, unsigned k, int rc)\n{\n"
         "    const char *hx = \"0123456789abcdef\";\n    unsigned j = 0, i;\n"
         "    l[j++] = 'S'; l[j++] = hx[(k >> 12) & 15]; l[j++] = hx[(k >> 8) & 15];\n"
         "    l[j++] = hx[(k >> 4) & 15]; l[j++] = hx[k & 15];\n"
         "    l[j++] = rc ? '!' : ' '; l[j] = 0;\n    mcu_puts(l);\n"
-        "    for (i = 0; i < MODEL_OUTPUT_SIZE; i++) {\n"
-        "        unsigned char u = (unsigned char)output[i];\n"
+        "    for (i = 0; i < MODEL_OUTPUT_BYTES; i++) { /* bytes, little-endian */\n"
+        "        unsigned char u = ((const unsigned char *)output)[i];\n"
         "        l[0] = hx[u >> 4]; l[1] = hx[u & 15]; l[2] = 0;\n        mcu_puts(l);\n"
         "    }\n    mcu_puts(\"\\n\");\n}\n\n"
         "/* Sample 0's model_run is bracketed by the instruction-count markers;\n"
@@ -1307,7 +1927,13 @@ static void gen_main(const crucible_verify_ctx *v, sbuf *b)
         "        int rc;\n"
         "        if (k == 0) mcu_count_begin();\n"
         "        rc = model_run(samples[k], output);\n"
-        "        if (k == 0) mcu_count_end();\n"
+        "        if (k == 0) mcu_count_end();\n");
+    if (inject && !strcmp(inject, "hang"))
+        sb_puts(b, "        for (;;) {} /* test_inject = hang */\n");
+    if (inject && !strcmp(inject, "mismatch"))
+        sb_puts(b, "        if (k == N_SAMPLES - 1) /* test_inject = mismatch */\n"
+                   "            ((unsigned char *)output)[MODEL_OUTPUT_BYTES / 2] ^= 1;\n");
+    sb_puts(b,
         "        hex_line(line, k, rc);\n"
         "        if (count) break;\n    }\n"
         "    mcu_puts(\"CRUCIBLE-END\\n\");\n    return 0;\n}\n");
@@ -1531,7 +2157,7 @@ int mcugen_compile(const crucible_host *h, const mcugen_target *t,
             sb_puts(&rt, runtime_common);
             sb_puts(&rt, ak == 1 ? runtime_rv : runtime_arm);
             gen_ld(t, ctx->board, ak == 1, &ld);
-            gen_main(NULL, &mn);
+            gen_main(NULL, NULL, &mn);
             const char *pre = mcugen_board_get(t, ctx->board, "toolchain", "prefix");
             sb_printf(&mk, "# Makefile - generated by crucible mcugen: builds "
                       "the verification firmware\nCROSS ?= %s\nCFLAGS ?= %s\n"
@@ -1947,17 +2573,32 @@ int mcugen_verify(const crucible_host *h, const mcugen_target *t,
         const crucible_sample *s = ctx->samples[k];
         if (!s || s->n_inputs != 1 || s->n_outputs != 1 ||
             s->inputs[0]->data_bytes != numel(gx) ||
-            s->outputs[0]->data_bytes != numel(gy) || !s->inputs[0]->data ||
-            !s->outputs[0]->data) {
+            s->outputs[0]->data_bytes != numel(gy) * esz(gy) ||
+            !s->inputs[0]->data || !s->outputs[0]->data) {
             snprintf(msg, sizeof msg, "sample %u is not one i8 input of %llu "
-                     "bytes and one i8 output of %llu bytes", k,
-                     (unsigned long long)numel(gx), (unsigned long long)numel(gy));
+                     "bytes and one output of %llu bytes", k,
+                     (unsigned long long)numel(gx),
+                     (unsigned long long)(numel(gy) * esz(gy)));
             ctx->report(ctx->ctx, "run", NULL, CRUCIBLE_VERDICT_FAIL, msg, NULL);
             return CRUCIBLE_OK;
         }
     }
     sbuf mn = {h, NULL, 0, 0, 0};
-    gen_main(ctx, &mn);
+    char inj_sec[128];
+    snprintf(inj_sec, sizeof inj_sec, "target.%s", t && t->id ? t->id : "");
+    const char *inject =
+        CRUCIBLE_HAS_FIELD(ctx->hdr, crucible_verify_ctx, config) && ctx->config
+            ? crucible_kv_get(ctx->config, inj_sec, "test_inject") : NULL;
+    if (inject && strcmp(inject, "hang") && strcmp(inject, "mismatch")) {
+        snprintf(msg, sizeof msg, "[%s] test_inject = '%s': expected hang "
+                 "or mismatch", inj_sec, inject);
+        ctx->report(ctx->ctx, "build", NULL, CRUCIBLE_VERDICT_FAIL, msg, NULL);
+        return CRUCIBLE_OK;
+    }
+    if (inject)
+        h->log(h, CRUCIBLE_LOG_WARN, "test_inject = %s: the harness is "
+               "deliberately faulty (a test of the verification)", inject);
+    gen_main(ctx, inject, &mn);
     if (mn.err || write_file(ctx->workdir, "main.c", mn.s, mn.len)) {
         sb_free(&mn);
         return CRUCIBLE_E_IO;
@@ -2087,6 +2728,20 @@ int mcugen_verify(const crucible_host *h, const mcugen_target *t,
     const char *extra = mcugen_board_get(t, bd, "emulator", "flags");
     const char *qpkg = mcugen_board_get(t, bd, "emulator", "debian_package");
     int64_t tmo = bget_u(t, bd, "emulator", "timeout_s", 60);
+    const char *tmo_cfg =
+        CRUCIBLE_HAS_FIELD(ctx->hdr, crucible_verify_ctx, config) && ctx->config
+            ? crucible_kv_get(ctx->config, inj_sec, "timeout_s") : NULL;
+    if (tmo_cfg) { /* the project's bound wins over the board's */
+        int64_t v = parse_u(tmo_cfg);
+        if (v <= 0) {
+            snprintf(msg, sizeof msg, "[%s] timeout_s = '%s' is not a "
+                     "positive number of seconds", inj_sec, tmo_cfg);
+            ctx->report(ctx->ctx, "run", qemu, CRUCIBLE_VERDICT_FAIL, msg, NULL);
+            syms_free(h, &S);
+            return CRUCIBLE_OK;
+        }
+        tmo = v;
+    }
     char mstore[512];
     const char *qargv[40];
     int qa = 0, qa_sh;
@@ -2152,7 +2807,8 @@ int mcugen_verify(const crucible_host *h, const mcugen_target *t,
         o += 15;
         uint32_t k;
         for (k = 0; k < ctx->n_samples; k++) {
-            const int8_t *want = ctx->samples[k]->outputs[0]->data;
+            const uint8_t *want = ctx->samples[k]->outputs[0]->data;
+            const uint32_t es = esz(gy);
             if (o[0] != 'S' || strlen(o) < 6) break;
             if (o[5] == '!') {
                 snprintf(msg, sizeof msg, "sample %u: model_run returned an "
@@ -2161,16 +2817,30 @@ int mcugen_verify(const crucible_host *h, const mcugen_target *t,
             }
             const char *p = o + 6;
             uint64_t j;
-            for (j = 0; j < ne; j++, p += 2) {
-                int a = hexv(p[0]), b = hexv(p[1]);
-                if (a < 0 || b < 0) break;
-                int8_t got = (int8_t)(uint8_t)(a * 16 + b);
+            for (j = 0; j < ne; j++) { /* element j: es bytes */
+                uint8_t got[4];
+                uint32_t b;
+                for (b = 0; b < es; b++, p += 2) {
+                    int hi = hexv(p[0]), lo = hexv(p[1]);
+                    if (hi < 0 || lo < 0) break;
+                    got[b] = (uint8_t)(hi * 16 + lo);
+                }
+                if (b < es) break;
                 values++;
-                if (got != want[j]) {
-                    if (!mism)
+                if (memcmp(got, want + j * es, es)) {
+                    if (!mism && es == 4) {
+                        float fg, fw;
+                        memcpy(&fg, got, 4);
+                        memcpy(&fw, want + j * 4, 4);
+                        snprintf(msg, sizeof msg, "sample %u, output %s[%llu]: "
+                                 "firmware %.9g, reference %.9g (f32 bits "
+                                 "differ)", k, gy->name, (unsigned long long)j,
+                                 (double)fg, (double)fw);
+                    } else if (!mism)
                         snprintf(msg, sizeof msg, "sample %u, output %s[%llu]: "
                                  "firmware %d, reference %d", k, gy->name,
-                                 (unsigned long long)j, (int)got, (int)want[j]);
+                                 (unsigned long long)j, (int)(int8_t)got[0],
+                                 (int)(int8_t)want[j]);
                     mism++;
                 }
             }
@@ -2187,9 +2857,10 @@ int mcugen_verify(const crucible_host *h, const mcugen_target *t,
                      k, ctx->n_samples);
         else if (k == ctx->n_samples && !mism) {
             verdict = CRUCIBLE_VERDICT_PASS;
-            snprintf(msg, sizeof msg, "%u samples bit-exact (%llu int8 values) "
+            snprintf(msg, sizeof msg, "%u samples bit-exact (%llu %s values) "
                      "in %s -M %s; stack used %lld of %lld bytes",
-                     ctx->n_samples, (unsigned long long)values, qemu, mach,
+                     ctx->n_samples, (unsigned long long)values,
+                     is_f32(gy) ? "f32" : "int8", qemu, mach,
                      stack_used, stack);
         } else if (mism) {
             size_t l = strlen(msg);
@@ -2254,18 +2925,19 @@ int mcugen_verify(const crucible_host *h, const mcugen_target *t,
                                     (unsigned long long)pi.macs, ipm);
                 size_t mm = ml_n > 0 ? (size_t)ml_n : 0;
                 int first = 1;
-                for (int top = 0; top < 6; top++) { /* the heaviest first */
+                for (int top = 0; top < 24; top++) { /* the heaviest first */
                     fsym *best = NULL;
                     for (size_t i = 0; i < S.n; i++)
                         if (S.v[i].count && (!best || S.v[i].count > best->count))
                             best = &S.v[i];
                     if (!best) break;
-                    if (ml < sizeof metrics)
+                    /* every function in the metrics (while they fit) */
+                    if (ml + strlen(best->name) + 32 < sizeof metrics)
                         ml += (size_t)snprintf(metrics + ml, sizeof metrics - ml,
                                                "%s\"%s\":%llu", first ? "" : ",",
                                                best->name,
                                                (unsigned long long)best->count);
-                    if (mm < sizeof msg)
+                    if (top < 6 && mm < sizeof msg)
                         mm += (size_t)snprintf(msg + mm, sizeof msg - mm,
                                                " %s %.1f%%", best->name,
                                                100.0 * (double)best->count /

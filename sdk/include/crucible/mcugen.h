@@ -28,7 +28,13 @@
  * whose i32 result feeds one requantize (rounding "fixed_q31") to i8,
  * optionally followed by a relu / clip with the same parameters (fused
  * into the kernel's clamp); relu / clip, max_pool2d / avg_pool2d and
- * requantize on i8; reshape.
+ * requantize on i8; reshape; transpose; int8 softmax, sigmoid, tanh,
+ * leaky_relu, add / sub / mul, concat; the quantiser's float islands (dequantize, add of a constant, relu,
+ * max pool, quantize) and a float graph output.
+ *
+ * Project config ([target.<id>] in --config): count_instructions = true
+ * (instructions per inference from a traced QEMU run), timeout_s = N (the
+ * QEMU bound), test_inject = hang | mismatch (test only). docs/mcu.md.
  */
 #ifndef CRUCIBLE_MCUGEN_H
 #define CRUCIBLE_MCUGEN_H
