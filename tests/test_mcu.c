@@ -422,10 +422,25 @@ TEST(test_mcu_mnist8_float_islands_bitexact)
     if (!have("qemu-system-riscv32")) SKIP("qemu-system-riscv32 not found (install qemu-system-misc)");
     const char *d = test_tmpdir();
     char *out = NULL;
+    /* the quantiser folds CNTK's bias adds: all int8, int8 out */
     int rc = test_sh(&out, "'%s' compile '%s/model.onnx' --target mcu-riscv "
                      "--quant int8 --calib '%s'/test_data_set_*/input_0.pb "
                      "--io int8 --samples 3 -o '%s/m8.tptpkg' 2>&1", BIN, m, m, d);
-    CHECK_MSG(rc == 0 && test_contains(out, "3 samples bit-exact (30 f32 values)"),
+    CHECK_MSG(rc == 0 && test_contains(out, "3 samples bit-exact (30 int8 values)"),
+              "%s", out);
+    free(out);
+    /* two adds kept in float by the config: float islands and a float
+     * graph output, still bit-exact (f32 bits) */
+    char ini[1024];
+    snprintf(ini, sizeof ini, "%s/islands.ini", d);
+    CHECK(test_write(ini, "[layer.Plus30]\nquant = float\n"
+                          "[layer.Plus214]\nquant = float\n") == 0);
+    rc = test_sh(&out, "'%s' compile '%s/model.onnx' --target mcu-riscv "
+                 "--quant int8 --calib '%s'/test_data_set_*/input_0.pb "
+                 "--io int8 --samples 3 --config '%s' -o '%s/m8f.tptpkg' 2>&1",
+                 BIN, m, m, ini, d);
+    CHECK_MSG(rc == 0 && test_contains(out, "nodes left in float") &&
+                  test_contains(out, "3 samples bit-exact (30 f32 values)"),
               "%s", out);
     free(out);
     return TEST_PASS;
