@@ -241,7 +241,8 @@ TEST(test_spice_drift)
                      BIN, DIGITS, p, d, inputs, BIN, d, d);
     free(inputs);
     CHECK_MSG(rc == 0 && test_contains(out, "PASS     spice/drift-analysis") &&
-                  test_contains(out, "on 10 samples x 2 trials"),
+                  test_contains(out, "on 10 samples x 2 trials") &&
+                  test_contains(out, "PASS     spice/power"),
               "rc=%d %s", rc, out);
     free(out);
     snprintf(p, sizeof p, "%s/x/targets/spice/report.txt", d);
@@ -249,6 +250,9 @@ TEST(test_spice_drift)
     CHECK(file_has(p, "temperature  125 degC"));
     CHECK(file_has(p, "age          10 years"));
     CHECK(file_has(p, "tolerance    tolerance 5%"));
+    /* power from operating points, settling from a transient run */
+    CHECK(file_has(p, "power (ngspice operating points"));
+    CHECK(file_has(p, "settling (transient, settle.cir: a step to sample 0)"));
     snprintf(p, sizeof p, "%s/x/targets/spice/report.json", d);
     CHECK(file_has(p, "\"drift\":{\"samples\":10,\"trials\":2"));
     static const char *const svgs[] = {"drift_temperature.svg", "drift_age.svg",

@@ -68,7 +68,7 @@ static int put_file(const crucible_host *h, const crucible_verify_ctx *ctx,
 }
 
 /* One ngspice run in the work directory. */
-static int run_ng(const crucible_host *h, const crucible_host_tools *tools,
+int sp_run_ngspice(const crucible_host *h, const crucible_host_tools *tools,
                   const char *workdir, const char *deck, double timeout,
                   double *secs, char *msg, size_t n)
 {
@@ -544,7 +544,7 @@ int sp_drift(const crucible_host *h, const crucible_verify_ctx *ctx,
                 break;
             }
             remove(path);
-            int st = run_ng(h, tools, ctx->workdir, deck, timeout, &secs, msg,
+            int st = sp_run_ngspice(h, tools, ctx->workdir, deck, timeout, &secs, msg,
                             sizeof msg);
             if (st == CRUCIBLE_E_SKIPPED) {
                 verdict = CRUCIBLE_VERDICT_SKIPPED;
@@ -845,12 +845,19 @@ int sp_drift(const crucible_host *h, const crucible_verify_ctx *ctx,
         for (int c = 1; c < nc; c++)
             if (t1min[c] < t1min[worst]) worst = c;
         cond_name(nm, sizeof nm, &conds[worst]);
+        double emx = 0;
+        for (int c = 0; c < nc; c++) emx = fmax(emx, emax[c]);
+        char w1[160];
+        if (t1min[worst] < 100.0)
+            snprintf(w1, sizeof w1, "worst top-1 agreement %.2f%% (%s)",
+                     t1min[worst], nm);
+        else
+            snprintf(w1, sizeof w1, "top-1 agreement 100%% at every condition");
         snprintf(msg, sizeof msg, "%d ngspice runs (%.1f s) on %u samples x %d "
-                 "trial%s: worst top-1 agreement %.2f%% at %s, max |error| up to "
-                 "%.4g, drift up to %.4g; predictor fitted (max residual %.3g); "
-                 "tables in report.txt, plots drift_*.svg", runs, secs, n, S,
-                 S > 1 ? "s" : "", t1min[worst], nm, emax[worst], drift_all,
-                 fit_res);
+                 "trial%s: %s, max |error| up to %.4g, drift up to %.4g; "
+                 "predictor fitted (max residual %.3g); tables in report.txt, "
+                 "plots drift_*.svg", runs, secs, n, S, S > 1 ? "s" : "", w1,
+                 emx, drift_all, fit_res);
         ctx->report(ctx->ctx, "drift-analysis", "ngspice", CRUCIBLE_VERDICT_PASS,
                     msg, NULL);
     }

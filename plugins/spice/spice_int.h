@@ -275,6 +275,23 @@ int sp_drift(const crucible_host *h, const crucible_verify_ctx *ctx,
              const sp_plan *plan, const double *volts, uint32_t n,
              sp_buf *json, sp_buf *txt);
 
+/* One `ngspice -b deck` in workdir; adds its time to *secs; on failure
+ * msg holds the reason (CRUCIBLE_E_SKIPPED: ngspice is missing). */
+int sp_run_ngspice(const crucible_host *h, const crucible_host_tools *tools,
+                   const char *workdir, const char *deck, double timeout,
+                   double *secs, char *msg, size_t n);
+
+/* Static power from operating points (a .dc sweep over the first samples)
+ * and settling time from a transient run with a step input; appends to
+ * json (an object) and txt and reports step "power". */
+int sp_power(const crucible_host *h, const crucible_verify_ctx *ctx,
+             const crucible_host_tools *tools, const sp_params *p,
+             const sp_plan *plan, const double *volts, uint32_t n,
+             sp_buf *json, sp_buf *txt);
+/* wrdata tokens for the output current of every op-amp and limiter of
+ * the model (instance X_MODEL); returns how many. */
+int64_t sp_net_supply_vecs(sp_buf *b, const sp_plan *plan, const sp_tech *t);
+
 /* Shared with spice_verify.c */
 double sp_quantise(double x, double lo, double hi, int bits, int64_t *clipped);
 void sp_softmax(double *y, int64_t n);

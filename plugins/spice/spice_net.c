@@ -561,3 +561,49 @@ void sp_net_harness(sp_buf *b, const sp_plan *plan, const sp_params *p,
     wrap_end(&w);
     sp_puts(b, "quit 0\n.endc\n.end\n");
 }
+
+/* ---- supply currents (power) -------------------------------------------- */
+static void lower_str(char *s)
+{
+    for (; *s; s++)
+        if (*s >= 'A' && *s <= 'Z') *s = (char)(*s - 'A' + 'a');
+}
+
+int64_t sp_net_supply_vecs(sp_buf *b, const sp_plan *plan, const sp_tech *t)
+{
+    const char *e = t->opamp_macro ? "e_o" : "e_1";
+    char tg[32], tok[160];
+    int64_t n = 0;
+    for (uint32_t l = 0; l < plan->n_layers; l++) {
+        const sp_layer *L = &plan->layers[l];
+        const unsigned li = l + 1;
+        const int64_t tiles_used = L->geom.tiles_r; /* = ceil((K+1)/rows) */
+        for (int64_t m = 0; m < L->M; m++) {
+            for (int64_t ti = 0; ti < tiles_used; ti++)
+                for (int hh = 0; hh < 2; hh++) {
+                    tile_tag(tg, sizeof tg, L, ti);
+                    snprintf(tok, sizeof tok, " i(e.x_model.x_l%u.x_l%u_tia%s_c%lld%c.%s)",
+                             li, li, tg, (long long)m, hh ? 'n' : 'p', e);
+                    lower_str(tok);
+                    sp_puts(b, tok);
+                    n++;
+                }
+            snprintf(tok, sizeof tok, " i(e.x_model.x_l%u.x_l%u_dif_c%lld.%s)", li,
+                     li, (long long)m, e);
+            lower_str(tok);
+            sp_puts(b, tok);
+            n++;
+            if (L->relu_node == SP_NONE) continue;
+            if (t->relu_diode)
+                snprintf(tok, sizeof tok, " i(e.x_model.x_l%u.x_l%u_relu_c%lld.%s)",
+                         li, li, (long long)m, e);
+            else
+                snprintf(tok, sizeof tok, " i(b.x_model.x_l%u.b_l%u_relu_c%lld)", li,
+                         li, (long long)m);
+            lower_str(tok);
+            sp_puts(b, tok);
+            n++;
+        }
+    }
+    return n;
+}
