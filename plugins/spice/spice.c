@@ -204,7 +204,11 @@ static const char *const known_keys[] = {
     "verify.max_err_fs_ideal", "verify.seed", "verify.temp_c",
     "verify.max_samples", "verify.timeout_s", "ageing.drift_ref",
     "ageing.t_ref_h", "ageing.exponent", "ageing.spread", "drift.samples",
-    "drift.seeds", NULL};
+    "drift.seeds", "device.technology", "device.g_max", "device.g_min",
+    "device.prog_c0", "device.prog_c1", "device.prog_c2", "device.prog_scale",
+    "device.nu_mu_a", "device.nu_mu_b", "device.nu_mu_min", "device.nu_mu_max",
+    "device.nu_sd_a", "device.nu_sd_b", "device.nu_sd_min", "device.nu_sd_max",
+    "device.t0_s", NULL};
 
 static void warn_unknown_keys(const crucible_host *h, const crucible_kv_doc *cfg)
 {

@@ -87,6 +87,15 @@ typedef struct sp_tech {
     int relu_diode;      /* 0 ideal behavioural limiter, 1 precision rectifier */
     double d_is, d_n, d_rs, d_bv, d_cjo, d_tt; /* diode .model */
     double r_rect;       /* rectifier input/feedback resistors */
+    /* [device] crossbar technology: discrete resistors, or PCM devices
+     * (aihwkit's PCM statistical model; docs/spice.md) */
+    int pcm;
+    double g_max, g_min;  /* programmable conductance range, S */
+    double prog_c[3];     /* sigma_prog = max(c0 + c1 gn + c2 gn^2, 0), S */
+    double prog_scale;    /* programming noise scale (1 = the model) */
+    double nu_mu[4];      /* mu_nu = clamp(a ln(gn) + b, lo, hi) */
+    double nu_sd[4];      /* sigma_nu = clamp(a ln(gn) + b, lo, hi) */
+    double t0_s;          /* drift reference time after programming */
 } sp_tech;
 
 typedef struct sp_params {

@@ -705,6 +705,7 @@ int sp_verify(sp_state *s, const crucible_verify_ctx *ctx)
     vars[0].tech.gbw_hz = -1;
     vars[0].tech.offset_v = 0;
     vars[0].tech.relu_diode = 0;
+    vars[0].tech.pcm = 0; /* exact conductances (same range and scaling) */
     vars[0].prefix = ideal ? "" : "ideal_";
     n_vars = 1;
     if (!ideal) {
