@@ -322,6 +322,47 @@ TEST(test_spice_drift)
     return TEST_PASS;
 }
 
+/* PCM crossbar devices (board pcm: aihwkit's PCM model): verification
+ * with programming noise passes, the drift netlists carry the PCM drift
+ * law, and the predictor follows ngspice on an age it was not trained on. */
+TEST(test_spice_pcm)
+{
+    NEED_NGSPICE();
+    char d[600], p[1024];
+    snprintf(d, sizeof d, "%s", test_tmpdir());
+    char *inputs = digits_inputs(d, 8);
+    CHECK(inputs != NULL);
+    snprintf(p, sizeof p, "%s/digits.ini", d);
+    CHECK(test_write(p, "[target.spice]\ninput.min = 0\ninput.max = 1\n"
+                        "drift.samples = 6\ndrift.seeds = 1\n") == 0);
+    char *out = NULL;
+    int rc = test_sh(&out, "'%s' compile '%s/mlp/model.onnx' --target spice "
+                           "--board pcm --config '%s' -o '%s/p.tptpkg' "
+                           "--input%s && '%s' extract '%s/p.tptpkg' '%s/x'",
+                     BIN, DIGITS, p, d, inputs, BIN, d, d);
+    free(inputs);
+    CHECK_MSG(rc == 0 && test_contains(out, "PASS     spice/simulate-real") &&
+                  test_contains(out, "PASS     spice/drift-analysis"),
+              "rc=%d %s", rc, out);
+    free(out);
+    snprintf(p, sizeof p, "%s/x/targets/spice/report.txt", d);
+    CHECK(file_has(p, "crossbar: PCM devices (g_max 25 uS"));
+    CHECK(file_has(p, "programming noise x2"));
+    CHECK(file_has(p, "age          10 years"));
+    snprintf(p, sizeof p, "%s/x/targets/spice/drift_s1_layer1_0_Gemm.cir", d);
+    CHECK(file_has(p, "{exp(page*"));
+    rc = test_sh(&out, "'%s' drift '%s/p.tptpkg' --age 3y --verify --json", BIN, d);
+    double ratio = -1, ng_drift = -1;
+    num_after(out, "\"predictor_error\"", "of_ngspice_drift_rms", &ratio);
+    num_after(out, "\"ngspice\"", "drift_rms", &ng_drift);
+    fprintf(stderr, "    PCM, 3 years: ngspice rms drift %.4g, predictor error "
+                    "%.2f%% of it\n", ng_drift, 100 * ratio);
+    CHECK_MSG(rc == 0 && ng_drift > 1 && ratio >= 0 && ratio <= 0.05, "rc=%d %s",
+              rc, out);
+    free(out);
+    return TEST_PASS;
+}
+
 /* A layer split over several row tiles: partial sums meet in the
  * summing difference stage. */
 TEST(test_spice_tiled)
@@ -438,6 +479,11 @@ TEST(test_spice_bad_board)
          "[relu]\nmodel = ideal\n[ageing]\ndrift_ref = 0.25%\nt_ref_h = 1000\n"
          "spread = 0.5\n",
          "[ageing] exponent is required with [ageing] drift_ref"},
+        {"[board]\nname = b\ntarget = spice\narch = analog\n[resistor]\n"
+         "series = exact\nr_min = 10k\nr_max = 1Meg\n[opamp]\nmodel = ideal\n"
+         "[relu]\nmodel = ideal\n[device]\ntechnology = pcm\ng_max = 25u\n"
+         "g_min = 0.1u\nprog_c0 = 0.26u\n",
+         "[device] prog_c1 is required with technology = pcm"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         snprintf(p, sizeof p, "%s/b%zu.ini", d, i);
