@@ -32,7 +32,7 @@ j() { $PY -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; 
 
 echo "== digits MLP (64 -> 32 relu -> 10), $N test rows, $(ngspice -v 2>/dev/null | grep -o 'ngspice-[0-9]*' | head -1)"
 printf '%-10s %-7s %-10s %-11s %-11s %-10s %-22s %-9s %-9s %-11s %-10s\n' board run top-1 max_err_fs ngspice_s ms/inf "resistors/opamps/diodes" power_W settle_us energy_J compile_s
-for board in ideal e96-1pct; do
+for board in ideal e96-1pct pcm; do
   t0=$(date +%s.%N)
   "$C" compile "$D/mlp/model.onnx" --target spice --board "$board" --config "$T/d.ini" \
       -o "$T/$board.tptpkg" --input $INPUTS > "$T/$board.log" 2>&1
@@ -72,6 +72,22 @@ for cond in "-30 0 1% 1" "10 1w 1% 2" "40 1000h 1% 3" "60 1000h 2% 1" "70 3y 1% 
   printf '%-6s %-8s %-6s %-5s %-9s %-9s %-11s %-11s %-10s %-12s %-10s %-9s\n' "$@"
 done
 echo "worst predictor error: $(awk -v w="$worst" 'BEGIN{printf "%.2f", 100*w}')% of the predicted rms drift (goal <= 5%)"
+
+Q="$T/pcm.tptpkg"
+if [ -f "$Q" ]; then
+  echo
+  echo "== PCM board: drift analysis ($ND samples x 3 trials)"
+  sed -n '/^axis/,/^$/p' "$T/x-pcm/targets/spice/report.txt"
+  echo "== PCM drift predictor vs ngspice on held-out conditions (tolerance = programming noise scale)"
+  printf '%-6s %-8s %-6s %-5s %-9s %-9s %-11s %-11s %-10s %-12s %-10s %-9s\n' temp_C age prog seed top1_pred top1_ng drift_rms err_rms err/drift predictor_us ngspice_s speedup
+  for cond in "27 12h 1 1" "40 3w 1 2" "27 3y 1 3" "70 2y 0.75 1" "10 100d 1.5 2" "27 5y 0.3 3"; do
+    set -- $cond
+    "$C" drift "$Q" --temp "$1" --age "$2" --tolerance "$3" --seed "$4" --verify --json > "$T/q.json" 2>"$T/q.err" || { echo "$cond: $(cat "$T/q.err")"; continue; }
+    row=$(j "$T/q.json" "'%d/%d %d/%d %.4g %.4g %.2f%% %.2f %.3f %.0fx' % (d['predicted']['top1_matches'], d['samples'], d['ngspice']['top1_matches'], d['samples'], d['ngspice']['drift_rms'], d['predictor_error']['rms'], 100*d['predictor_error']['of_predicted_drift_rms'], 1e6*d['predicted']['seconds'], d['ngspice']['seconds'], d['predictor_error']['speedup'])")
+    set -- $cond $row
+    printf '%-6s %-8s %-6s %-5s %-9s %-9s %-11s %-11s %-10s %-12s %-10s %-9s\n' "$@"
+  done
+fi
 
 echo
 echo "== digits CNN"
