@@ -29,7 +29,7 @@ int cmd_drift(cli *c, int argc, char **argv);
 
 static const char *const DRIFT_HELP =
     "usage: crucible drift PKG [--temp C] [--age DURATION] [--tolerance P]\n"
-    "                      [--seed S] [--verify] [--json]\n"
+    "                      [--seed S] [--verify [--max-error P]] [--json]\n"
     "\n"
     "Predicts how an analog (spice target) package's outputs drift with\n"
     "temperature, age and resistor tolerance, from the drift predictor the\n"
@@ -48,11 +48,13 @@ static const char *const DRIFT_HELP =
     "                   trained on; default the first)\n"
     "  --verify         also run ngspice on the same condition and print\n"
     "                   both and the predictor's error\n"
+    "  --max-error P    with --verify: exit 1 when the predictor's rms error\n"
+    "                   exceeds P (e.g. 5%) of ngspice's rms drift\n"
     "  --json           machine-readable output\n"
     "\n"
     "Exit status: 0 on success, 1 when the package has no readable\n"
-    "predictor or ngspice fails or is missing (--verify), 2 for usage\n"
-    "errors.\n";
+    "predictor, ngspice fails or is missing (--verify), or the predictor's\n"
+    "error exceeds --max-error; 2 for usage errors.\n";
 
 #define PRED_PATH "targets/spice/predictor.json"
 
@@ -509,6 +511,7 @@ int cmd_drift(cli *c, int argc, char **argv)
     double temp = NAN, age_h = 0, tol = NAN;
     unsigned long long seed = 0;
     int have_seed = 0, verify = 0;
+    double max_error = NAN;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (is_help(a)) {
@@ -531,6 +534,10 @@ int cmd_drift(cli *c, int argc, char **argv)
                 return usage_error("drift", "--tolerance needs a resistor tolerance "
                                             "0..25%% (e.g. 2%% or 0.02), or a PCM "
                                             "programming noise scale 0..10");
+        } else if (!strcmp(a, "--max-error")) {
+            if (i + 1 >= argc || parse_double(argv[++i], &max_error) || max_error < 0)
+                return usage_error("drift", "--max-error needs a fraction, e.g. 5%% "
+                                            "or 0.05");
         } else if (!strcmp(a, "--seed")) {
             char *e;
             if (i + 1 >= argc) return usage_error("drift", "--seed needs a number");
@@ -546,6 +553,8 @@ int cmd_drift(cli *c, int argc, char **argv)
         }
     }
     if (!pkg) return usage_error("drift", "missing PKG");
+    if (!isnan(max_error) && !verify)
+        return usage_error("drift", "--max-error needs --verify");
     if (!cr_is_file(pkg)) {
         fprintf(stderr, "crucible drift: %s: no such file\n", pkg);
         return 1;
@@ -745,6 +754,13 @@ int cmd_drift(cli *c, int argc, char **argv)
     }
     if (verify && vrc) {
         fprintf(stderr, "crucible drift: --verify: %s\n", err);
+        goto out;
+    }
+    if (!isnan(max_error) && mv.drift_rms > 0 && err_rms > max_error * mv.drift_rms) {
+        fprintf(stderr, "crucible drift: FAIL: the predictor's rms error %.4g is "
+                        "%.2f%% of ngspice's rms drift %.4g (limit %g%%)\n",
+                err_rms, 100.0 * err_rms / mv.drift_rms, mv.drift_rms,
+                100.0 * max_error);
         goto out;
     }
     ret = 0;

@@ -304,6 +304,12 @@ TEST(test_spice_drift)
     rc = test_sh(&out, "'%s' drift '%s/d.tptpkg' --tolerance 40%%", BIN, d);
     CHECK_MSG(rc == 2, "rc=%d %s", rc, out);
     free(out);
+    /* --max-error can fail: an impossible limit */
+    rc = test_sh(&out, "'%s' drift '%s/d.tptpkg' --temp 60 --verify "
+                       "--max-error 0.00001%%", BIN, d);
+    CHECK_MSG(rc == 1 && test_contains(out, "FAIL: the predictor's rms error"),
+              "rc=%d %s", rc, out);
+    free(out);
     /* --verify without ngspice: the check cannot run, exit 1 */
     rc = test_sh(&out, "PATH='%s/empty' '%s' drift '%s/d.tptpkg' --verify", d,
                  BIN, d);
