@@ -131,12 +131,16 @@ static int sp_query(void *state, const crucible_query_ctx *ctx,
         double sim = sp_sim_seconds((double)res, (double)ops, t->opamp_macro);
         char cr[32];
         sp_fmt_count(cr, sizeof cr, (double)res);
+        char dv[64] = "";
+        if (t->pcm)
+            snprintf(dv, sizeof dv, " (%lld PCM devices)",
+                     (long long)nz);
         snprintf(why, sizeof why, "crossbar %lld x %lld (%lld x %lld tile%s of "
-                 "%d x %d): %s resistors, %lld op-amps%s; static power ~%.3g "
+                 "%d x %d): %s resistors%s, %lld op-amps%s; static power ~%.3g "
                  "%s; ngspice ~%.2g ms per sample",
                  (long long)gm.rows, (long long)gm.cols, (long long)gm.tiles_r,
                  (long long)gm.tiles_c, gm.tiles_r * gm.tiles_c > 1 ? "s" : "",
-                 p.xbar_rows, p.xbar_cols, cr, (long long)ops,
+                 p.xbar_rows, p.xbar_cols, cr, dv, (long long)ops,
                  dense_has_relu(g, node) ? " (rectifiers: see the relu)" : "",
                  power >= 1 ? power : power * 1e3, power >= 1 ? "W" : "mW",
                  sim * 1e3);
@@ -247,6 +251,7 @@ static void design_json(sp_buf *j, const sp_plan *plan, const sp_params *p,
 {
     const sp_real *last = &real[plan->n_layers - 1];
     double tot_r = 0, tot_o = 0, tot_d = 0, tot_l = 0, tot_p = 0, tot_drop = 0;
+    double tot_dev = 0;
     double tot_sim = 0;
     sp_printf(j, "{\"target\":\"%s\",\"version\":\"%s\",\"board\":", SPICE_ID,
               SPICE_VERSION);
@@ -290,6 +295,7 @@ static void design_json(sp_buf *j, const sp_plan *plan, const sp_params *p,
                                     v->tech.opamp_macro);
         tot_r += (double)c->resistors, tot_o += (double)c->opamps;
         tot_d += (double)c->diodes, tot_l += (double)c->limiters;
+        tot_dev += (double)c->devices;
         tot_p += r->power_w, tot_drop += (double)c->dropped, tot_sim += sim;
         sp_printf(j, "%s{\"index\":%u,\"file\":", l ? "," : "", l + 1);
         sp_json_str(j, file);
@@ -324,6 +330,7 @@ static void design_json(sp_buf *j, const sp_plan *plan, const sp_params *p,
         JN("resistors", (double)c->resistors);
         JN("opamps", (double)c->opamps);
         JN("diodes", (double)c->diodes);
+        JN("pcm_devices", (double)c->devices);
         JN("limiters", (double)c->limiters);
         JN("dropped_weights", (double)c->dropped);
         JN("max_dropped_w", c->max_dropped_w);
@@ -337,6 +344,7 @@ static void design_json(sp_buf *j, const sp_plan *plan, const sp_params *p,
     sp_json_num(j, tot_r);
     JN("opamps", tot_o);
     JN("diodes", tot_d);
+    JN("pcm_devices", tot_dev);
     JN("limiters", tot_l);
     JN("dropped_weights", tot_drop);
     JN("power_w", tot_p);
@@ -413,12 +421,13 @@ static int sp_compile(void *state, const crucible_compile_ctx *ctx)
     }
     sp_buf_free(&b);
     if (!rc) {
-        double tr = 0, to = 0, td = 0, tp = 0, drop = 0;
+        double tr = 0, to = 0, td = 0, tp = 0, drop = 0, tdev = 0;
         for (uint32_t l = 0; l < plan.n_layers; l++) {
             const sp_real *r = &real[l];
             tr += (double)r->counts.resistors, to += (double)r->counts.opamps;
             td += (double)r->counts.diodes, tp += r->power_w;
             drop += (double)r->counts.dropped;
+            tdev += (double)r->counts.devices;
             h->log(h, CRUCIBLE_LOG_INFO, "layer %u (%s%s%s): %lld x %lld, "
                    "G_scale %.4g S/unit, R_f %.4g ohm, stage gain %.4g, "
                    "%.4g -> %.4g V/unit, %lld resistors, %lld op-amps, %lld "
@@ -431,13 +440,22 @@ static int sp_compile(void *state, const crucible_compile_ctx *ctx)
                    (long long)r->counts.diodes);
         }
         h->log(h, CRUCIBLE_LOG_INFO, "%s components (board %s): %.0f "
-               "resistors, %.0f op-amps, %.0f diodes, ~%.3g %s static; "
-               "scaling %s%s%s", v.label, p.board_name, tr, to, td,
+               "resistors%s, %.0f op-amps, %.0f diodes, ~%.3g %s static; "
+               "scaling %s%s", v.label, p.board_name, tr,
+               tdev > 0 ? " (crossbar: PCM devices)" : "", to, td,
                tp >= 1 ? tp : tp * 1e3, tp >= 1 ? "W" : "mW",
                p.calibrated ? "calibrated: " : "bound (interval arithmetic "
                                                "over the declared input range)",
-               p.calibrated ? plan.cal_note : "", "");
-        if (drop > 0)
+               p.calibrated ? plan.cal_note : "");
+        if (tdev > 0)
+            h->log(h, CRUCIBLE_LOG_INFO, "%.0f PCM devices (g_max %g S, the "
+                   "largest |w| of each layer; weights below g_min %g S left "
+                   "open)", tdev, p.tech.g_max, p.tech.g_min);
+        if (drop > 0 && p.tech.pcm)
+            h->log(h, CRUCIBLE_LOG_WARN, "%.0f weights would need PCM "
+                   "conductances below g_min = %g S and are left open (w = 0)",
+                   drop, p.tech.g_min);
+        else if (drop > 0)
             h->log(h, CRUCIBLE_LOG_WARN, "%.0f weights map to resistors above "
                    "r_max = %g ohm and are left open (w = 0)", drop, p.tech.r_max);
         if (plan.softmax_node != SP_NONE)

@@ -168,6 +168,7 @@ void sp_geometry(int64_t K, int64_t M, const sp_params *p, sp_geom *gm);
 
 typedef struct sp_counts {
     int64_t resistors, opamps, diodes, limiters, dropped;
+    int64_t devices; /* PCM crossbar devices (counted in resistors too) */
     double max_dropped_w;
 } sp_counts;
 

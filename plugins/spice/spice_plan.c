@@ -820,6 +820,7 @@ void sp_realise(const sp_plan *plan, const sp_params *p, const sp_tech *t,
         if (p->off_rmax) devices = (int64_t)L->geom.crosspoints;
         const int relu = L->relu_node != SP_NONE;
         c->resistors = devices + L->M * (4 * L->geom.tiles_r + 2);
+        c->devices = t->pcm ? devices : 0;
         c->opamps = 2 * L->M * L->geom.tiles_r + L->M;
         if (relu && t->relu_diode) {
             c->resistors += 2 * L->M;
