@@ -369,6 +369,58 @@ TEST(test_spice_pcm)
     return TEST_PASS;
 }
 
+/* The bundled digits CNN: conv2d unrolled onto crossbars (a column pair
+ * per output position), relu rectifiers, max-pool as behavioural max
+ * sources, dense; 2 rows of the real test split agree with the float
+ * reference in ngspice. */
+TEST(test_spice_cnn)
+{
+    NEED_NGSPICE();
+    char d[600], p[1024], path[1024], err[512];
+    snprintf(d, sizeof d, "%s", test_tmpdir());
+    cr_array x;
+    CHECK(tio_load(DIGITS "/test-x-cnn.npy", &x, err, sizeof err) == 0);
+    CHECK(x.dtype == CRUCIBLE_DT_F32 && x.rank == 4 && x.dims[0] >= 2);
+    char args[4096];
+    size_t len = 0;
+    for (int i = 0; i < 2; i++) {
+        cr_array a;
+        memset(&a, 0, sizeof a);
+        a.dtype = CRUCIBLE_DT_F32;
+        a.rank = 4;
+        a.dims[0] = 1, a.dims[1] = 1, a.dims[2] = 8, a.dims[3] = 8;
+        a.data = (char *)x.data + (size_t)i * 64 * 4;
+        a.bytes = 64 * 4;
+        snprintf(path, sizeof path, "%s/c%d.npy", d, i);
+        CHECK(tio_save(path, &a, err, sizeof err) == 0);
+        len += (size_t)snprintf(args + len, sizeof args - len, " '%s'", path);
+    }
+    tio_free(&x);
+    snprintf(p, sizeof p, "%s/cnn.ini", d);
+    CHECK(test_write(p, "[target.spice]\ninput.min = 0\ninput.max = 1\n"
+                        "drift.samples = 0\n") == 0);
+    char *out = NULL;
+    int rc = test_sh(&out, "'%s' --json compile '%s/cnn/model.onnx' --target "
+                           "spice --config '%s' -o '%s/c.tptpkg' --input%s",
+                     BIN, DIGITS, p, d, args);
+    double top1 = -1, err_fs = -1;
+    num_after(out, "\"step\":\"simulate-ideal\"", "top1_agreement", &top1);
+    num_after(out, "\"step\":\"simulate-ideal\"", "err_fs", &err_fs);
+    fprintf(stderr, "    digits CNN, ideal: top-1 agreement %.4f on 2 samples, "
+                    "max error %.3g of full scale\n", top1, err_fs);
+    CHECK_MSG(rc == 0 && top1 >= 0.99 && err_fs >= 0 && err_fs <= 0.01,
+              "rc=%d %s", rc, out);
+    CHECK(test_contains(out, "unrolled (im2col"));
+    free(out);
+    rc = test_sh(&out, "'%s' extract '%s/c.tptpkg' '%s/x'", BIN, d, d);
+    CHECK_MSG(rc == 0, "%s", out);
+    free(out);
+    snprintf(p, sizeof p, "%s/x/targets/spice/model.cir", d);
+    CHECK(file_has(p, "B_P1_0 p1_0 0 V = max("));
+    CHECK(file_has(p, "X_L2 p1_0"));
+    return TEST_PASS;
+}
+
 /* A layer split over several row tiles: partial sums meet in the
  * summing difference stage. */
 TEST(test_spice_tiled)

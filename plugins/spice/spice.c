@@ -62,7 +62,9 @@ static int dense_has_relu(const crucible_graph_view *g, uint32_t ni)
 static int first_dense(const crucible_graph_view *g, uint32_t ni)
 {
     for (uint32_t i = 0; i < ni; i++)
-        if (g->nodes[i]->op == CRUCIBLE_OP_DENSE) return 0;
+        if (g->nodes[i]->op == CRUCIBLE_OP_DENSE ||
+            g->nodes[i]->op == CRUCIBLE_OP_CONV2D)
+            return 0;
     return 1;
 }
 
@@ -96,22 +98,61 @@ static int sp_query(void *state, const crucible_query_ctx *ctx,
     int64_t comps = 0;
     double power = 0, secs = -1;
     switch (n->op) {
-    case CRUCIBLE_OP_DENSE: {
+    case CRUCIBLE_OP_DENSE:
+    case CRUCIBLE_OP_CONV2D: {
         const crucible_tensor_view *w = crucible_graph_tensor(g, n->inputs[1]);
         const crucible_tensor_view *b =
-            n->n_inputs > 2 ? crucible_graph_tensor(g, n->inputs[2]) : NULL;
-        const int64_t M = w->dims[0], K = w->dims[1];
+            n->n_inputs > 2 && n->inputs[2] >= 0 ? crucible_graph_tensor(g, n->inputs[2]) : NULL;
+        const int conv = n->op == CRUCIBLE_OP_CONV2D;
+        int64_t M, K;
         const float *wd = w->data;
         double wmax = 0, wsum = 0;
         int64_t nz = 0;
-        for (int64_t i = 0; i < M * K; i++) {
-            double a = fabs((double)wd[i]);
-            if (a > wmax) wmax = a;
-            wsum += a;
-            nz += a != 0;
+        if (!conv) {
+            M = w->dims[0], K = w->dims[1];
+            for (int64_t i = 0; i < M * K; i++) {
+                double a = fabs((double)wd[i]);
+                if (a > wmax) wmax = a;
+                wsum += a;
+                nz += a != 0;
+            }
+            if (b)
+                for (int64_t m = 0; m < M; m++) nz += ((const float *)b->data)[m] != 0;
+        } else {
+            /* unrolled: every output position repeats the kernel taps that
+             * fall inside the (padded) input */
+            const crucible_tensor_view *x = crucible_graph_tensor(g, n->inputs[0]);
+            const crucible_tensor_view *o = crucible_graph_tensor(g, n->outputs[0]);
+            const int64_t C = x->dims[1], H = x->dims[2], W = x->dims[3];
+            const int64_t O = o->dims[1], OH = o->dims[2], OW = o->dims[3];
+            const int64_t kh = w->dims[2], kw = w->dims[3];
+            const crucible_attr_view *st = crucible_node_attr(n, "strides");
+            const crucible_attr_view *pd = crucible_node_attr(n, "pads");
+            const crucible_attr_view *dl = crucible_node_attr(n, "dilations");
+            const int64_t sh = st && st->count > 0 ? st->ints[0] : 1;
+            const int64_t sw = st && st->count > 1 ? st->ints[1] : 1;
+            const int64_t top = pd && pd->count > 0 ? pd->ints[0] : 0;
+            const int64_t left = pd && pd->count > 1 ? pd->ints[1] : 0;
+            const int64_t dh = dl && dl->count > 0 ? dl->ints[0] : 1;
+            const int64_t dw = dl && dl->count > 1 ? dl->ints[1] : 1;
+            M = O * OH * OW, K = C * H * W;
+            for (int64_t co = 0; co < O; co++)
+                for (int64_t oy = 0; oy < OH; oy++)
+                    for (int64_t ox = 0; ox < OW; ox++) {
+                        for (int64_t ic = 0; ic < C; ic++)
+                            for (int64_t ky = 0; ky < kh; ky++)
+                                for (int64_t kx = 0; kx < kw; kx++) {
+                                    int64_t iy = oy * sh - top + ky * dh;
+                                    int64_t ix = ox * sw - left + kx * dw;
+                                    if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                                    double a = fabs((double)wd[((co * C + ic) * kh + ky) * kw + kx]);
+                                    if (a > wmax) wmax = a;
+                                    wsum += a;
+                                    nz += a != 0;
+                                }
+                        if (b) nz += ((const float *)b->data)[co] != 0;
+                    }
         }
-        if (b)
-            for (int64_t m = 0; m < M; m++) nz += ((const float *)b->data)[m] != 0;
         sp_geom gm;
         sp_geometry(K, M, &p, &gm);
         if (p.off_rmax) nz = (int64_t)gm.crosspoints;
@@ -135,9 +176,10 @@ static int sp_query(void *state, const crucible_query_ctx *ctx,
         if (t->pcm)
             snprintf(dv, sizeof dv, " (%lld PCM devices)",
                      (long long)nz);
-        snprintf(why, sizeof why, "crossbar %lld x %lld (%lld x %lld tile%s of "
+        snprintf(why, sizeof why, "%scrossbar %lld x %lld (%lld x %lld tile%s of "
                  "%d x %d): %s resistors%s, %lld op-amps%s; static power ~%.3g "
                  "%s; ngspice ~%.2g ms per sample",
+                 conv ? "unrolled (im2col, a column pair per output position): " : "",
                  (long long)gm.rows, (long long)gm.cols, (long long)gm.tiles_r,
                  (long long)gm.tiles_c, gm.tiles_r * gm.tiles_c > 1 ? "s" : "",
                  p.xbar_rows, p.xbar_cols, cr, dv, (long long)ops,
@@ -175,6 +217,15 @@ static int sp_query(void *state, const crucible_query_ctx *ctx,
         comps = 0, power = 0, secs = 0;
         snprintf(why, sizeof why, "wiring only");
         break;
+    case CRUCIBLE_OP_MAX_POOL2D: {
+        const crucible_tensor_view *o = crucible_graph_tensor(g, n->outputs[0]);
+        comps = (int64_t)crucible_tensor_numel(o);
+        power = 0, secs = 0;
+        snprintf(why, sizeof why, "%lld behavioural max sources (an ideal max "
+                 "over each window, on every board; no physical max circuit "
+                 "is modelled)", (long long)comps);
+        break;
+    }
     case CRUCIBLE_OP_SOFTMAX:
         level = CRUCIBLE_SUPPORT_FALLBACK;
         comps = 0, power = 0, secs = 0;
@@ -208,7 +259,7 @@ static const char *const known_keys[] = {
     "verify.max_err_fs_ideal", "verify.seed", "verify.temp_c",
     "verify.max_samples", "verify.timeout_s", "ageing.drift_ref",
     "ageing.t_ref_h", "ageing.exponent", "ageing.spread", "drift.samples",
-    "drift.seeds", "device.technology", "device.g_max", "device.g_min",
+    "drift.seeds", "drift.budget_s", "device.technology", "device.g_max", "device.g_min",
     "device.prog_c0", "device.prog_c1", "device.prog_c2", "device.prog_scale",
     "device.nu_mu_a", "device.nu_mu_b", "device.nu_mu_min", "device.nu_mu_max",
     "device.nu_sd_a", "device.nu_sd_b", "device.nu_sd_min", "device.nu_sd_max",

@@ -460,7 +460,7 @@ int sp_drift(const crucible_host *h, const crucible_verify_ctx *ctx,
     if (p->drift_samples <= 0 || n == 0) return CRUCIBLE_OK;
     if (n > (uint32_t)p->drift_samples) n = (uint32_t)p->drift_samples;
     const int64_t M = plan->n_out;
-    const int S = p->drift_seeds;
+    int S = p->drift_seeds;
     const int pcm = p->tech.pcm;
     const double pb = pcm ? p->tech.prog_scale : p->tech.tol;
     const int ageing = pcm || p->age_ref > 0;
@@ -488,6 +488,32 @@ int sp_drift(const crucible_host *h, const crucible_verify_ctx *ctx,
         conds[nc++] = (dcond){AX_TEMP, pb, TEMPS[i], 0, 0};
     for (size_t i = 0; ageing && i < n_ages; i++)
         conds[nc++] = (dcond){AX_AGE, pb, T_NOM, ages[i], age_frac(p, ages[i])};
+
+    /* the time budget: fewer trials, then fewer samples */
+    char budget_note[256] = "";
+    if (p->drift_budget_s > 0) {
+        sp_real *rr = sp_calloc(h, plan->n_layers, sizeof(sp_real));
+        if (!rr) return CRUCIBLE_E_NOMEM;
+        sp_realise(plan, p, &p->tech, rr);
+        double tr = 0, to = 0;
+        for (uint32_t l = 0; l < plan->n_layers; l++)
+            tr += (double)rr[l].counts.resistors, to += (double)rr[l].counts.opamps;
+        const double per = sp_sim_seconds(tr, to, p->tech.opamp_macro);
+        sp_free(h, rr, plan->n_layers, sizeof(sp_real));
+        const double est = (double)S * nc * per * n;
+        if (est > p->drift_budget_s) {
+            const int S0 = S;
+            const uint32_t n0 = n;
+            S = 1;
+            double cap = p->drift_budget_s / (nc * per);
+            if ((double)n > cap) n = cap < 2 ? 2 : (uint32_t)cap;
+            snprintf(budget_note, sizeof budget_note, "estimated %.0f s of "
+                     "ngspice for %d trials x %u samples exceeds [drift] "
+                     "budget_s = %g s: %d trial(s) x %u samples", est, S0, n0,
+                     p->drift_budget_s, S, n);
+            h->log(h, CRUCIBLE_LOG_WARN, "drift analysis: %s", budget_note);
+        }
+    }
 
     dwork w;
     memset(&w, 0, sizeof w);
@@ -772,6 +798,7 @@ int sp_drift(const crucible_host *h, const crucible_verify_ctx *ctx,
 
     /* tables */
     char nm[64];
+    if (budget_note[0]) sp_printf(txt, "\nnote: %s\n", budget_note);
     sp_printf(txt, "\ndrift analysis in ngspice: %u samples, %d trial%s (board "
                    "seeds %llu..%llu), %d ngspice runs in %.1f s (%.2f s per "
                    "run)\n", n, S, S > 1 ? "s" : "", (unsigned long long)p->seed,

@@ -128,6 +128,8 @@ typedef struct sp_params {
     /* [drift] drift analysis and predictor (docs/spice.md) */
     int drift_samples;    /* first N verification samples; 0 = off */
     int drift_seeds;      /* Monte Carlo trials (board seeds seed..seed+n-1) */
+    double drift_budget_s; /* estimated ngspice time allowed; fewer trials,
+                              then fewer samples, beyond it (0: no limit) */
 } sp_params;
 
 /* Reads and validates the parameters (pure: no allocation, no logging).
@@ -188,6 +190,16 @@ typedef struct sp_layer {
     double in_absmax;          /* bound of |input| (units) */
     double w_max;              /* max |w| */
     double b_max;              /* max |bias| */
+    /* conv2d unrolled onto the crossbar (im2col per output position):
+     * W points at W_own, [M = O*OH*OW, K = C*H*W], zero off the taps */
+    float *W_own;
+    int conv;
+    int64_t c_in, h_in, w_in, c_out, h_out, w_out, kh, kw;
+    /* max-pool after the layer (relu'd outputs viewed as [c_out, h_out,
+     * w_out], or [M, 1, 1]): behavioural max sources (docs/spice.md) */
+    int pool;
+    int64_t p_kh, p_kw, p_sh, p_sw, p_dh, p_dw, p_top, p_left, p_oh, p_ow;
+    int64_t P;                 /* outputs after pooling (else M) */
 } sp_layer;
 
 typedef struct sp_plan {
@@ -215,6 +227,9 @@ void sp_plan_forward(const sp_plan *plan, const sp_params *p,
                      const double *x, double *out, double *scratch,
                      double *ymax, double *tmax);
 size_t sp_plan_scratch(const sp_plan *plan);
+/* Indices (into the layer's M outputs) of the taps of pooled output j;
+ * returns how many (at most p_kh * p_kw). */
+int64_t sp_pool_taps(const sp_layer *L, int64_t j, int64_t *taps);
 
 /* ---- realisation: per-layer scales and stage values --------------------*/
 typedef struct sp_real {

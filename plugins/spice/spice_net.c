@@ -467,6 +467,8 @@ void sp_net_model(sp_buf *b, const sp_plan *plan, const sp_params *p,
         wrap_start(&w, b, tok);
         for (int64_t k = 0; k < L->K; k++) {
             if (l == 0) snprintf(tok, sizeof tok, "in_%lld", (long long)k);
+            else if (plan->layers[l - 1].pool)
+                snprintf(tok, sizeof tok, "p%u_%lld", l, (long long)k);
             else act_node(tok, sizeof tok, plan, l - 1, k);
             wrap_tok(&w, tok);
         }
@@ -478,6 +480,30 @@ void sp_net_model(sp_buf *b, const sp_plan *plan, const sp_params *p,
         snprintf(tok, sizeof tok, "LAYER%u", l + 1);
         wrap_tok(&w, tok);
         wrap_end(&w);
+        if (!L->pool) continue;
+        /* max-pool: a behavioural max over each window (ideal on every
+         * board; docs/spice.md) */
+        sp_printf(b, "* max-pool of layer %u: %lld x %lld windows, stride %lld "
+                     "x %lld, behavioural max sources\n", l + 1,
+                  (long long)L->p_kh, (long long)L->p_kw, (long long)L->p_sh,
+                  (long long)L->p_sw);
+        int64_t taps[256];
+        for (int64_t j = 0; j < L->P; j++) {
+            int64_t nt = L->p_kh * L->p_kw <= 256 ? sp_pool_taps(L, j, taps) : 0;
+            snprintf(tok, sizeof tok, "B_P%u_%lld p%u_%lld 0 V =", l + 1,
+                     (long long)j, l + 1, (long long)j);
+            wrap_start(&w, b, tok);
+            for (int64_t t = 0; t + 1 < nt; t++) wrap_tok(&w, "max(");
+            for (int64_t t = 0; t < nt; t++) {
+                char vn[64];
+                act_node(vn, sizeof vn, plan, l, taps[t]);
+                snprintf(tok, sizeof tok, "%sV(%s)%s", t > 0 ? ", " : "", vn,
+                         t > 0 ? ")" : "");
+                wrap_tok(&w, tok);
+            }
+            if (nt == 0) wrap_tok(&w, "0");
+            wrap_end(&w);
+        }
     }
     sp_puts(b, ".ends MODEL\n");
 }

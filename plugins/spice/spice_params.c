@@ -381,7 +381,8 @@ int sp_params_load(const crucible_board *board, const crucible_kv_doc *cfg,
         (rc = num(&s, "ageing", "exponent", 0.5, 0.01, 1, &p->age_exp)) ||
         (rc = num(&s, "ageing", "spread", 0.5, 0, 1, &p->age_spread)) ||
         (rc = integer(&s, "drift", "samples", 20, 0, 100000, &p->drift_samples)) ||
-        (rc = integer(&s, "drift", "seeds", 3, 1, 64, &p->drift_seeds)))
+        (rc = integer(&s, "drift", "seeds", 3, 1, 64, &p->drift_seeds)) ||
+        (rc = num(&s, "drift", "budget_s", 60, 0, 1e6, &p->drift_budget_s)))
         return rc;
     if (p->xbar_cols % 2)
         return bad(&s, "[crossbar] cols = %d must be even (each output uses a "

@@ -20,6 +20,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define POWER_SAMPLES 16
@@ -54,7 +55,7 @@ int sp_power(const crucible_host *h, const crucible_verify_ctx *ctx,
              const sp_plan *plan, const double *volts, uint32_t n_avail,
              sp_buf *json, sp_buf *txt)
 {
-    char msg[1024], path[4096], tok[64];
+    char msg[1024], path[4096];
     const uint32_t n = n_avail < POWER_SAMPLES ? n_avail : POWER_SAMPLES;
     const sp_tech *t = &p->tech;
     int rc = CRUCIBLE_OK;
@@ -81,13 +82,10 @@ int sp_power(const crucible_host *h, const crucible_verify_ctx *ctx,
     harness_head(&b, plan, p, &v, real, volts, n);
     sp_puts(&b, ".control\nset noaskquit\n");
     sp_printf(&b, "dc V_SEL 0 %u 1\n", n - 1);
-    sp_puts(&b, "set wr_singlescale\nset wr_vecnames\nwrdata power_out.txt "
-                "i(v.x_model.v_ref)");
-    for (int64_t k = 0; k < plan->n_in; k++) {
-        snprintf(tok, sizeof tok, " i(b_dac_%lld)", (long long)k);
-        sp_puts(&b, tok);
-    }
-    const int64_t n_act = sp_net_supply_vecs(&b, plan, t);
+    /* every vector at once: naming thousands of vectors one by one costs
+     * ngspice a lookup each (seconds on the unrolled CNN); the columns are
+     * classified by their names in the header */
+    sp_puts(&b, "set wr_singlescale\nset wr_vecnames\nwrdata power_out.txt all");
     sp_puts(&b, "\nquit 0\n.endc\n.end\n");
     rc = put(ctx, "power.cir", &b);
     sp_buf_free(&b);
@@ -109,40 +107,71 @@ int sp_power(const crucible_host *h, const crucible_verify_ctx *ctx,
     char *text = sp_read_text(h, path, &cap);
     double pmin = 1e300, pmax = 0, psum = 0, p_q = 0, p_io = 0;
     uint32_t rows = 0;
-    const double s_in = p->dac_vmax / fmax(fabs(p->in_min), fabs(p->in_max));
-    (void)s_in;
+    int64_t n_act = 0;
+    for (uint32_t l = 0; l < plan->n_layers; l++)
+        p_q += (double)real[l].counts.opamps * 2.0 * t->supply_v * t->iq_a;
     if (text) {
-        const char *line = strchr(text, '\n');
-        line = line ? line + 1 : text + strlen(text);
+        /* the header: classify the columns */
+        size_t ncol = 0, cc = 0;
+        const char *hd = text;
+        const char *eol = strchr(text, '\n');
+        if (!eol) eol = text + strlen(text);
+        for (const char *q = hd; q < eol;) {
+            while (q < eol && *q == ' ') q++;
+            if (q >= eol) break;
+            ncol++;
+            while (q < eol && *q != ' ') q++;
+        }
+        int64_t *cls = sp_calloc(h, ncol + 1, sizeof(int64_t));
+        if (!cls) {
+            h->realloc(h, text, cap, 0);
+            rc = CRUCIBLE_E_NOMEM;
+            goto out;
+        }
+        /* 0 ignore, -1 reference, -2 active output, k+1 DAC k */
+        for (const char *q = hd; q < eol && cc < ncol;) {
+            while (q < eol && *q == ' ') q++;
+            const char *st0 = q;
+            while (q < eol && *q != ' ') q++;
+            size_t len = (size_t)(q - st0);
+            char nm[160];
+            if (len >= sizeof nm) len = sizeof nm - 1;
+            memcpy(nm, st0, len);
+            nm[len] = 0;
+            int64_t c = 0;
+            const char *br = strstr(nm, "#branch");
+            if (br && !strcmp(nm, "v.x_model.v_ref#branch")) c = -1;
+            else if (br && !strncmp(nm, "b_dac_", 6)) c = 1 + strtoll(nm + 6, NULL, 10);
+            else if (br && !strncmp(nm, "e.x_model.", 10)) c = -2;
+            else if (br && !strncmp(nm, "b.x_model.", 10)) c = -2;
+            if (c == -2) n_act++;
+            cls[cc++] = c;
+        }
+        const char *line = *eol ? eol + 1 : eol;
         for (uint32_t i = 0; i < n; i++) {
             const char *q = line;
-            double x, iref, pw;
-            if (sp_next_num(&q, &x) || fabs(x - i) > 0.3 || sp_next_num(&q, &iref)) break;
-            pw = fabs(p->v_ref * iref);
-            int ok = 1;
-            for (int64_t k = 0; k < plan->n_in && ok; k++) {
-                double ik;
-                if (sp_next_num(&q, &ik)) ok = 0;
-                else pw += fabs(volts[(size_t)i * (size_t)plan->n_in + (size_t)k] * ik);
-            }
-            double pio = 0;
-            for (int64_t k = 0; k < n_act && ok; k++) {
-                double io;
-                if (sp_next_num(&q, &io)) ok = 0;
-                else pio += t->supply_v * fabs(io);
+            double x, pw = 0, pio = 0;
+            int ok = sp_next_num(&q, &x) == 0 && fabs(x - i) <= 0.3;
+            for (size_t k = 1; ok && k < ncol; k++) {
+                double cv;
+                if (sp_next_num(&q, &cv)) {
+                    ok = 0;
+                    break;
+                }
+                if (cls[k] == -1) pw += fabs(p->v_ref * cv);
+                else if (cls[k] == -2) pio += t->supply_v * fabs(cv);
+                else if (cls[k] > 0 && cls[k] <= plan->n_in)
+                    pw += fabs(volts[(size_t)i * (size_t)plan->n_in + (size_t)(cls[k] - 1)] * cv);
             }
             if (!ok) break;
-            double pq = 0;
-            for (uint32_t l = 0; l < plan->n_layers; l++)
-                pq += (double)real[l].counts.opamps * 2.0 * t->supply_v * t->iq_a;
-            p_q = pq;
             p_io += pio;
-            pw += pio + pq;
+            pw += pio + p_q;
             pmin = fmin(pmin, pw), pmax = fmax(pmax, pw), psum += pw;
             rows++;
             const char *e = strchr(q, '\n');
             line = e ? e + 1 : q + strlen(q);
         }
+        sp_free(h, cls, ncol + 1, sizeof(int64_t));
         h->realloc(h, text, cap, 0);
     }
     remove(path);
@@ -252,7 +281,7 @@ int sp_power(const crucible_host *h, const crucible_verify_ctx *ctx,
     } else {
         sp_puts(txt, "settling: not simulated (ideal op-amps have no dynamics)\n");
     }
-    sp_printf(json, "{\"samples\":%u,\"static_w_mean\":", rows);
+    sp_printf(json, "{\"samples\":%u,\"outputs_counted\":%lld,\"static_w_mean\":", rows, (long long)n_act);
     sp_json_num(json, pmean);
     sp_puts(json, ",\"static_w_min\":");
     sp_json_num(json, pmin);
