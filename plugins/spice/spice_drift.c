@@ -500,12 +500,13 @@ int sp_drift(const crucible_host *h, const crucible_verify_ctx *ctx,
             tr += (double)rr[l].counts.resistors, to += (double)rr[l].counts.opamps;
         const double per = sp_sim_seconds(tr, to, p->tech.opamp_macro);
         sp_free(h, rr, plan->n_layers, sizeof(sp_real));
-        const double est = (double)S * nc * per * n;
+        /* a run also parses and sets up the circuit: ~4 samples' worth */
+        const double est = (double)S * nc * per * (n + 4.0);
         if (est > p->drift_budget_s) {
             const int S0 = S;
             const uint32_t n0 = n;
             S = 1;
-            double cap = p->drift_budget_s / (nc * per);
+            double cap = p->drift_budget_s / (nc * per) - 4.0;
             if ((double)n > cap) n = cap < 2 ? 2 : (uint32_t)cap;
             snprintf(budget_note, sizeof budget_note, "estimated %.0f s of "
                      "ngspice for %d trials x %u samples exceeds [drift] "

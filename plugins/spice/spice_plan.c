@@ -161,10 +161,10 @@ double sp_sim_seconds(double resistors, double opamps, int macro)
 {
     /* fitted on the 2-core build machine: the resistor term for wide dense
      * layers, the op-amp term for unrolled convolutions (thousands of
-     * column amplifiers: the digits CNN's 2,846 ideal op-amps and 23.8k
-     * resistors took ~0.1 s per sample) */
+     * column amplifiers: the digits CNN's 2,846 op-amps and 23.8k
+     * resistors took ~0.1 s per sample ideal, ~2.4 s with macro-models) */
     double r = (macro ? 1.6e-7 : 4e-8) * pow(resistors + 1.0, 1.35);
-    double o = (macro ? 1e-8 : 2e-9) * pow(opamps + 1.0, 2.2);
+    double o = (macro ? 6e-8 : 2e-9) * pow(opamps + 1.0, 2.2);
     return fmax(r, o) + 2e-5;
 }
 
