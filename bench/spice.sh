@@ -7,7 +7,7 @@
 #   - the drift analysis (DRIFT_SAMPLES rows, default 40, 3 trials) and the
 #     drift predictor against ngspice on held-out (temperature, age,
 #     tolerance, seed) conditions: error as % of the drift, speed-up;
-#   - the digits CNN: what pre-flight answers.
+#   - the digits CNN (NC rows with E96 parts, default 60; env NC).
 # Needs ngspice and /usr/bin/python3 with numpy (test-data and JSON helper).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -90,5 +90,33 @@ if [ -f "$Q" ]; then
 fi
 
 echo
-echo "== digits CNN"
-"$C" compile "$D/cnn/model.onnx" --target spice -o "$T/cnn.tptpkg" --samples 1 2>&1 | grep -m2 'pre-flight\|cannot' || true
+NC=${NC:-60}
+echo "== digits CNN (conv2d unrolled, max-pool behavioural): ideal on $N rows, e96-1pct on $NC rows"
+$PY - "$D/test-x-cnn.npy" "$T" "$N" <<'EOF'
+import sys, numpy as np
+x = np.load(sys.argv[1]).astype(np.float32)
+for i in range(int(sys.argv[3])):
+    np.save("%s/c%03d.npy" % (sys.argv[2], i), x[i:i + 1])
+EOF
+printf '[target.spice]\ninput.min = 0\ninput.max = 1\ndrift.samples = 4\ndrift.seeds = 1\n' > "$T/c.ini"
+printf '%-10s %-7s %-10s %-11s %-11s %-10s %-22s %-9s %-10s\n' board run top-1 max_err_fs ngspice_s ms/inf "resistors/opamps/diodes" power_W compile_s
+for board in ideal e96-1pct; do
+  if [ "$board" = ideal ]; then CIN=$(ls "$T"/c*.npy); else CIN=$(ls "$T"/c*.npy | head -"$NC"); fi
+  t0=$(date +%s.%N)
+  "$C" compile "$D/cnn/model.onnx" --target spice --board "$board" --config "$T/c.ini" \
+      -o "$T/cnn-$board.tptpkg" --input $CIN > "$T/cnn-$board.log" 2>&1
+  rc=$?
+  t1=$(date +%s.%N)
+  if [ $rc -ne 0 ]; then echo "CNN $board: compile failed (exit $rc):"; grep -A1 'FAIL' "$T/cnn-$board.log" | head -6; continue; fi
+  rm -rf "$T/xc"; "$C" extract "$T/cnn-$board.tptpkg" "$T/xc" >/dev/null 2>&1
+  R="$T/xc/targets/spice/report.json"; G="$T/xc/targets/spice/design.json"
+  comps=$(j "$G" "'%d/%d/%d' % (d['totals']['resistors'], d['totals']['opamps'], d['totals']['diodes'])")
+  pw=$(j "$R" "'%.3g' % d['power']['static_w_mean'] if d.get('power') else '-'")
+  nruns=$(j "$R" "len(d['runs'])")
+  for ((i = 0; i < nruns; i++)); do
+    line=$(j "$R" "(lambda m: '%s %d/%d %.3f%% %.2f %.2f' % (m['components'], m['top1_matches'], m['samples'], 100*m['err_fs'], m['ngspice_seconds'], m['ms_per_sample']))(d['runs'][$i]['metrics'])")
+    set -- $line
+    printf '%-10s %-7s %-10s %-11s %-11s %-10s %-22s %-9s %-10s\n' "$board" "$1" "$2" "$3" "$4" "$5" "$comps" "$pw" \
+      "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')"
+  done
+done
