@@ -29,7 +29,7 @@ int cmd_drift(cli *c, int argc, char **argv);
 
 static const char *const DRIFT_HELP =
     "usage: crucible drift PKG [--temp C] [--age DURATION] [--tolerance P]\n"
-    "                      [--seed S] [--verify] [--json]\n"
+    "                      [--seed S] [--verify [--max-error P]] [--json]\n"
     "\n"
     "Predicts how an analog (spice target) package's outputs drift with\n"
     "temperature, age and resistor tolerance, from the drift predictor the\n"
@@ -48,11 +48,13 @@ static const char *const DRIFT_HELP =
     "                   trained on; default the first)\n"
     "  --verify         also run ngspice on the same condition and print\n"
     "                   both and the predictor's error\n"
+    "  --max-error P    with --verify: exit 1 when the predictor's rms error\n"
+    "                   exceeds P (e.g. 5%) of ngspice's rms drift\n"
     "  --json           machine-readable output\n"
     "\n"
     "Exit status: 0 on success, 1 when the package has no readable\n"
-    "predictor or ngspice fails or is missing (--verify), 2 for usage\n"
-    "errors.\n";
+    "predictor, ngspice fails or is missing (--verify), or the predictor's\n"
+    "error exceeds --max-error; 2 for usage errors.\n";
 
 #define PRED_PATH "targets/spice/predictor.json"
 
@@ -120,7 +122,9 @@ typedef struct pred {
     /* the chosen trial */
     unsigned long long seed;
     const char *deck, *results;
-    double *ynom, *coef[7];
+    double *ynom, *coef[8];
+    int pcm; /* age_law pcm, tolerance = programming noise scale */
+    double t0_s, rates[3];
 } pred;
 
 static void pred_free(pred *p)
@@ -128,7 +132,7 @@ static void pred_free(pred *p)
     jv_free(p->root);
     cr_free(p->ref);
     cr_free(p->ynom);
-    for (int i = 0; i < 7; i++) cr_free(p->coef[i]);
+    for (int i = 0; i < 8; i++) cr_free(p->coef[i]);
     memset(p, 0, sizeof *p);
 }
 
@@ -208,6 +212,21 @@ static int pred_load(pred *p, const char *text, size_t len, int have_seed,
                  "tolerance_board or ageing missing or invalid");
         return -1;
     }
+    const char *law = jv_str(jv_get(r, "age_law"));
+    if (!law || (strcmp(law, "pcm") && strcmp(law, "resistor_power"))) {
+        snprintf(err, errlen, "predictor.json: age_law must be pcm or "
+                 "resistor_power");
+        return -1;
+    }
+    p->pcm = !strcmp(law, "pcm");
+    p->t0_s = jv_num(jv_get(r, "t0_s"), 20);
+    for (int i = 0; i < 3; i++)
+        p->rates[i] = jv_num(jv_at(jv_get(r, "age_rates"), (size_t)i), NAN);
+    if (p->pcm && (!(p->t0_s > 0) || !isfinite(p->rates[0]) ||
+                   !isfinite(p->rates[1]) || !isfinite(p->rates[2]))) {
+        snprintf(err, errlen, "predictor.json: t0_s or age_rates invalid");
+        return -1;
+    }
     const jv *tb = jv_get(r, "temp_basis");
     p->tb_n = jv_num(jv_get(tb, "n"), NAN);
     p->tb_eg = jv_num(jv_get(tb, "eg"), NAN);
@@ -250,8 +269,8 @@ static int pred_load(pred *p, const char *text, size_t len, int have_seed,
     p->results = jv_str(jv_get(t, "results"));
     if (!(p->ynom = num_array(jv_get(t, "y_nominal"), nm, "y_nominal", err, errlen)))
         return -1;
-    static const char *const cn[7] = {"a1", "a2", "b1", "b2", "b3", "c1", "c2"};
-    for (int i = 0; i < 7; i++)
+    static const char *const cn[8] = {"a1", "a2", "b1", "b2", "b3", "c1", "c2", "c3"};
+    for (int i = 0; i < 8; i++)
         if (!(p->coef[i] = num_array(jv_get(t, cn[i]), nm, cn[i], err, errlen)))
             return -1;
     return 0;
@@ -259,6 +278,10 @@ static int pred_load(pred *p, const char *text, size_t len, int have_seed,
 
 static double age_frac(const pred *p, double hours)
 {
+    if (p->pcm) {
+        double r = hours * 3600.0 / p->t0_s;
+        return r > 1.0 ? log(r) : 0.0;
+    }
     if (!(p->age_ref > 0) || !(hours > 0)) return 0;
     return p->age_ref * pow(hours / p->age_t_ref, p->age_exp);
 }
@@ -273,10 +296,16 @@ static void predict(const pred *p, double tol, double temp, double a, double *y)
     const size_t nm = p->n * p->m;
     const double *a1 = p->coef[0], *a2 = p->coef[1], *b1 = p->coef[2],
                  *b2 = p->coef[3], *b3 = p->coef[4], *c1 = p->coef[5],
-                 *c2 = p->coef[6];
+                 *c2 = p->coef[6], *c3 = p->coef[7];
+    double f[3];
+    if (p->pcm)
+        for (int i = 0; i < 3; i++) f[i] = exp(-p->rates[i] * a) - 1.0;
+    else
+        f[0] = a, f[1] = a * a, f[2] = 0;
     for (size_t j = 0; j < nm; j++)
         y[j] = p->ynom[j] + a1[j] * dp1 + a2[j] * dp2 + b1[j] * dt +
-               b2[j] * dt * dt + b3[j] * lk + c1[j] * a + c2[j] * a * a;
+               b2[j] * dt * dt + b3[j] * lk + c1[j] * f[0] + c2[j] * f[1] +
+               c3[j] * f[2];
 }
 
 /* ---- metrics (the same definitions as the plugin's drift tables) ------- */
@@ -482,6 +511,7 @@ int cmd_drift(cli *c, int argc, char **argv)
     double temp = NAN, age_h = 0, tol = NAN;
     unsigned long long seed = 0;
     int have_seed = 0, verify = 0;
+    double max_error = NAN;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (is_help(a)) {
@@ -500,9 +530,14 @@ int cmd_drift(cli *c, int argc, char **argv)
                 return usage_error("drift", "--age needs a duration with a unit: "
                                             "e.g. 20s, 30min, 1h, 3d, 2w, 10y (or 0)");
         } else if (!strcmp(a, "--tolerance")) {
-            if (i + 1 >= argc || parse_double(argv[++i], &tol) || tol < 0 || tol > 0.25)
-                return usage_error("drift", "--tolerance needs 0..25%% (e.g. 2%% or "
-                                            "0.02)");
+            if (i + 1 >= argc || parse_double(argv[++i], &tol) || tol < 0 || tol > 10)
+                return usage_error("drift", "--tolerance needs a resistor tolerance "
+                                            "0..25%% (e.g. 2%% or 0.02), or a PCM "
+                                            "programming noise scale 0..10");
+        } else if (!strcmp(a, "--max-error")) {
+            if (i + 1 >= argc || parse_double(argv[++i], &max_error) || max_error < 0)
+                return usage_error("drift", "--max-error needs a fraction, e.g. 5%% "
+                                            "or 0.05");
         } else if (!strcmp(a, "--seed")) {
             char *e;
             if (i + 1 >= argc) return usage_error("drift", "--seed needs a number");
@@ -518,6 +553,8 @@ int cmd_drift(cli *c, int argc, char **argv)
         }
     }
     if (!pkg) return usage_error("drift", "missing PKG");
+    if (!isnan(max_error) && !verify)
+        return usage_error("drift", "--max-error needs --verify");
     if (!cr_is_file(pkg)) {
         fprintf(stderr, "crucible drift: %s: no such file\n", pkg);
         return 1;
@@ -561,6 +598,12 @@ int cmd_drift(cli *c, int argc, char **argv)
         fprintf(stderr, "crucible drift: %s: %s\n", pkg, err);
         goto out;
     }
+    if (!p.pcm && !isnan(tol) && tol > 0.25) {
+        fprintf(stderr, "crucible drift: --tolerance %g is above 25%% (resistor "
+                        "tolerance)\n", tol);
+        ret = 2;
+        goto out;
+    }
     if (isnan(temp)) temp = p.t_nom;
     if (isnan(tol)) tol = p.pb;
     const double a = age_frac(&p, age_h);
@@ -595,7 +638,7 @@ int cmd_drift(cli *c, int argc, char **argv)
     if (age_h > p.amax * 1.0001 && nk < sizeof notes)
         nk += (size_t)snprintf(notes + nk, sizeof notes - nk, "%sage beyond the "
                                "trained %g h", nk ? "; " : "", p.amax);
-    if (age_h > 0 && !(p.age_ref > 0) && nk < sizeof notes)
+    if (age_h > 0 && !p.pcm && !(p.age_ref > 0) && nk < sizeof notes)
         nk += (size_t)snprintf(notes + nk, sizeof notes - nk, "%sthe board has no "
                                "ageing law ([ageing] drift_ref): age has no "
                                "effect", nk ? "; " : "");
@@ -682,10 +725,17 @@ int cmd_drift(cli *c, int argc, char **argv)
     } else {
         printf("crucible drift: %s (board %s, trial seed %llu, %zu samples x "
                "%zu outputs)\n", pkg, p.board ? p.board : "?", p.seed, p.n, p.m);
-        printf("condition: %g degC, age %s (mean resistor dR/R %.3g%%), "
-               "resistor tolerance %g%%\n", temp, agebuf, 100.0 * a, 100.0 * tol);
-        printf("nominal:   %g degC, new, resistor tolerance %g%% (the board)\n",
-               p.t_nom, 100.0 * p.pb);
+        if (p.pcm) {
+            printf("condition: %g degC, age %s (PCM drift time ln(t/t0) = %.3g), "
+                   "programming noise x%g\n", temp, agebuf, a, tol);
+            printf("nominal:   %g degC, t0 = %g s after programming, programming "
+                   "noise x%g (the board)\n", p.t_nom, p.t0_s, p.pb);
+        } else {
+            printf("condition: %g degC, age %s (mean resistor dR/R %.3g%%), "
+                   "resistor tolerance %g%%\n", temp, agebuf, 100.0 * a, 100.0 * tol);
+            printf("nominal:   %g degC, new, resistor tolerance %g%% (the board)\n",
+                   p.t_nom, 100.0 * p.pb);
+        }
         if (notes[0]) printf("note: %s (extrapolated)\n", notes);
         char head[160];
         snprintf(head, sizeof head, "\npredictor (no SPICE; %.3g us per query):",
@@ -704,6 +754,13 @@ int cmd_drift(cli *c, int argc, char **argv)
     }
     if (verify && vrc) {
         fprintf(stderr, "crucible drift: --verify: %s\n", err);
+        goto out;
+    }
+    if (!isnan(max_error) && mv.drift_rms > 0 && err_rms > max_error * mv.drift_rms) {
+        fprintf(stderr, "crucible drift: FAIL: the predictor's rms error %.4g is "
+                        "%.2f%% of ngspice's rms drift %.4g (limit %g%%)\n",
+                err_rms, 100.0 * err_rms / mv.drift_rms, mv.drift_rms,
+                100.0 * max_error);
         goto out;
     }
     ret = 0;

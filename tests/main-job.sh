@@ -79,5 +79,17 @@ if [ -d $SH ]; then
 else
   echo "== SKIPPED: real models ($SH absent)"
 fi
+# spice: the digits MLP on 40 real test rows with E96 1 % parts (agreement,
+# power, drift analysis), and its drift predictor checked in ngspice.
+if [[ " $TARGETS " == *" spice "* ]] && [ "$HAVE_ONNX" = yes ]; then
+  S=$OUT/spice-rows; mkdir -p $S
+  /usr/bin/python3 -c "import numpy as np; x = np.load('$D/test-x-mlp.npy').astype(np.float32); [np.save('$S/s%03d.npy' % i, x[i:i + 1]) for i in range(40)]"
+  printf '[target.spice]\ninput.min = 0\ninput.max = 1\n' > $S/digits.ini
+  echo "== compile $D/mlp/model.onnx --target spice --board e96-1pct (40 test rows), then crucible drift --verify"
+  $BIN compile $D/mlp/model.onnx --target spice --board e96-1pct --config $S/digits.ini \
+    --input $S/s0*.npy -o $OUT/digits-mlp.spice-e96.tptpkg || status=1
+  $BIN drift $OUT/digits-mlp.spice-e96.tptpkg --temp 85 --age 10y --tolerance 2% --verify \
+    --max-error 5% || status=1
+fi
 [ $status = 0 ] && echo "== main job: every example compiled, verified and packaged for every target that accepts it (see $OUT)"
 exit $status

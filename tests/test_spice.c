@@ -241,7 +241,8 @@ TEST(test_spice_drift)
                      BIN, DIGITS, p, d, inputs, BIN, d, d);
     free(inputs);
     CHECK_MSG(rc == 0 && test_contains(out, "PASS     spice/drift-analysis") &&
-                  test_contains(out, "on 10 samples x 2 trials"),
+                  test_contains(out, "on 10 samples x 2 trials") &&
+                  test_contains(out, "PASS     spice/power"),
               "rc=%d %s", rc, out);
     free(out);
     snprintf(p, sizeof p, "%s/x/targets/spice/report.txt", d);
@@ -249,6 +250,9 @@ TEST(test_spice_drift)
     CHECK(file_has(p, "temperature  125 degC"));
     CHECK(file_has(p, "age          10 years"));
     CHECK(file_has(p, "tolerance    tolerance 5%"));
+    /* power from operating points, settling from a transient run */
+    CHECK(file_has(p, "power (ngspice operating points"));
+    CHECK(file_has(p, "settling (transient, settle.cir: a step to sample 0)"));
     snprintf(p, sizeof p, "%s/x/targets/spice/report.json", d);
     CHECK(file_has(p, "\"drift\":{\"samples\":10,\"trials\":2"));
     static const char *const svgs[] = {"drift_temperature.svg", "drift_age.svg",
@@ -300,6 +304,12 @@ TEST(test_spice_drift)
     rc = test_sh(&out, "'%s' drift '%s/d.tptpkg' --tolerance 40%%", BIN, d);
     CHECK_MSG(rc == 2, "rc=%d %s", rc, out);
     free(out);
+    /* --max-error can fail: an impossible limit */
+    rc = test_sh(&out, "'%s' drift '%s/d.tptpkg' --temp 60 --verify "
+                       "--max-error 0.00001%%", BIN, d);
+    CHECK_MSG(rc == 1 && test_contains(out, "FAIL: the predictor's rms error"),
+              "rc=%d %s", rc, out);
+    free(out);
     /* --verify without ngspice: the check cannot run, exit 1 */
     rc = test_sh(&out, "PATH='%s/empty' '%s' drift '%s/d.tptpkg' --verify", d,
                  BIN, d);
@@ -315,6 +325,99 @@ TEST(test_spice_drift)
     CHECK_MSG(rc == 1 && test_contains(out, "has no targets/spice/predictor.json"),
               "rc=%d %s", rc, out);
     free(out);
+    return TEST_PASS;
+}
+
+/* PCM crossbar devices (board pcm: aihwkit's PCM model): verification
+ * with programming noise passes, the drift netlists carry the PCM drift
+ * law, and the predictor follows ngspice on an age it was not trained on. */
+TEST(test_spice_pcm)
+{
+    NEED_NGSPICE();
+    char d[600], p[1024];
+    snprintf(d, sizeof d, "%s", test_tmpdir());
+    char *inputs = digits_inputs(d, 8);
+    CHECK(inputs != NULL);
+    snprintf(p, sizeof p, "%s/digits.ini", d);
+    CHECK(test_write(p, "[target.spice]\ninput.min = 0\ninput.max = 1\n"
+                        "drift.samples = 6\ndrift.seeds = 1\n") == 0);
+    char *out = NULL;
+    int rc = test_sh(&out, "'%s' compile '%s/mlp/model.onnx' --target spice "
+                           "--board pcm --config '%s' -o '%s/p.tptpkg' "
+                           "--input%s && '%s' extract '%s/p.tptpkg' '%s/x'",
+                     BIN, DIGITS, p, d, inputs, BIN, d, d);
+    free(inputs);
+    CHECK_MSG(rc == 0 && test_contains(out, "PASS     spice/simulate-real") &&
+                  test_contains(out, "PASS     spice/drift-analysis"),
+              "rc=%d %s", rc, out);
+    free(out);
+    snprintf(p, sizeof p, "%s/x/targets/spice/report.txt", d);
+    CHECK(file_has(p, "crossbar: PCM devices (g_max 25 uS"));
+    CHECK(file_has(p, "programming noise x2"));
+    CHECK(file_has(p, "age          10 years"));
+    snprintf(p, sizeof p, "%s/x/targets/spice/drift_s1_layer1_0_Gemm.cir", d);
+    CHECK(file_has(p, "{exp(page*"));
+    rc = test_sh(&out, "'%s' drift '%s/p.tptpkg' --age 3y --verify --json", BIN, d);
+    double ratio = -1, ng_drift = -1;
+    num_after(out, "\"predictor_error\"", "of_ngspice_drift_rms", &ratio);
+    num_after(out, "\"ngspice\"", "drift_rms", &ng_drift);
+    fprintf(stderr, "    PCM, 3 years: ngspice rms drift %.4g, predictor error "
+                    "%.2f%% of it\n", ng_drift, 100 * ratio);
+    CHECK_MSG(rc == 0 && ng_drift > 1 && ratio >= 0 && ratio <= 0.05, "rc=%d %s",
+              rc, out);
+    free(out);
+    return TEST_PASS;
+}
+
+/* The bundled digits CNN: conv2d unrolled onto crossbars (a column pair
+ * per output position), relu rectifiers, max-pool as behavioural max
+ * sources, dense; 2 rows of the real test split agree with the float
+ * reference in ngspice. */
+TEST(test_spice_cnn)
+{
+    NEED_NGSPICE();
+    char d[600], p[1024], path[1024], err[512];
+    snprintf(d, sizeof d, "%s", test_tmpdir());
+    cr_array x;
+    CHECK(tio_load(DIGITS "/test-x-cnn.npy", &x, err, sizeof err) == 0);
+    CHECK(x.dtype == CRUCIBLE_DT_F32 && x.rank == 4 && x.dims[0] >= 2);
+    char args[4096];
+    size_t len = 0;
+    for (int i = 0; i < 2; i++) {
+        cr_array a;
+        memset(&a, 0, sizeof a);
+        a.dtype = CRUCIBLE_DT_F32;
+        a.rank = 4;
+        a.dims[0] = 1, a.dims[1] = 1, a.dims[2] = 8, a.dims[3] = 8;
+        a.data = (char *)x.data + (size_t)i * 64 * 4;
+        a.bytes = 64 * 4;
+        snprintf(path, sizeof path, "%s/c%d.npy", d, i);
+        CHECK(tio_save(path, &a, err, sizeof err) == 0);
+        len += (size_t)snprintf(args + len, sizeof args - len, " '%s'", path);
+    }
+    tio_free(&x);
+    snprintf(p, sizeof p, "%s/cnn.ini", d);
+    CHECK(test_write(p, "[target.spice]\ninput.min = 0\ninput.max = 1\n"
+                        "drift.samples = 0\n") == 0);
+    char *out = NULL;
+    int rc = test_sh(&out, "'%s' --json compile '%s/cnn/model.onnx' --target "
+                           "spice --config '%s' -o '%s/c.tptpkg' --input%s",
+                     BIN, DIGITS, p, d, args);
+    double top1 = -1, err_fs = -1;
+    num_after(out, "\"step\":\"simulate-ideal\"", "top1_agreement", &top1);
+    num_after(out, "\"step\":\"simulate-ideal\"", "err_fs", &err_fs);
+    fprintf(stderr, "    digits CNN, ideal: top-1 agreement %.4f on 2 samples, "
+                    "max error %.3g of full scale\n", top1, err_fs);
+    CHECK_MSG(rc == 0 && top1 >= 0.99 && err_fs >= 0 && err_fs <= 0.01,
+              "rc=%d %s", rc, out);
+    CHECK(test_contains(out, "unrolled (im2col"));
+    free(out);
+    rc = test_sh(&out, "'%s' extract '%s/c.tptpkg' '%s/x'", BIN, d, d);
+    CHECK_MSG(rc == 0, "%s", out);
+    free(out);
+    snprintf(p, sizeof p, "%s/x/targets/spice/model.cir", d);
+    CHECK(file_has(p, "B_P1_0 p1_0 0 V = max("));
+    CHECK(file_has(p, "X_L2 p1_0"));
     return TEST_PASS;
 }
 
@@ -434,6 +537,11 @@ TEST(test_spice_bad_board)
          "[relu]\nmodel = ideal\n[ageing]\ndrift_ref = 0.25%\nt_ref_h = 1000\n"
          "spread = 0.5\n",
          "[ageing] exponent is required with [ageing] drift_ref"},
+        {"[board]\nname = b\ntarget = spice\narch = analog\n[resistor]\n"
+         "series = exact\nr_min = 10k\nr_max = 1Meg\n[opamp]\nmodel = ideal\n"
+         "[relu]\nmodel = ideal\n[device]\ntechnology = pcm\ng_max = 25u\n"
+         "g_min = 0.1u\nprog_c0 = 0.26u\n",
+         "[device] prog_c1 is required with technology = pcm"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         snprintf(p, sizeof p, "%s/b%zu.ini", d, i);

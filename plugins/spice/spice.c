@@ -62,7 +62,9 @@ static int dense_has_relu(const crucible_graph_view *g, uint32_t ni)
 static int first_dense(const crucible_graph_view *g, uint32_t ni)
 {
     for (uint32_t i = 0; i < ni; i++)
-        if (g->nodes[i]->op == CRUCIBLE_OP_DENSE) return 0;
+        if (g->nodes[i]->op == CRUCIBLE_OP_DENSE ||
+            g->nodes[i]->op == CRUCIBLE_OP_CONV2D)
+            return 0;
     return 1;
 }
 
@@ -96,22 +98,61 @@ static int sp_query(void *state, const crucible_query_ctx *ctx,
     int64_t comps = 0;
     double power = 0, secs = -1;
     switch (n->op) {
-    case CRUCIBLE_OP_DENSE: {
+    case CRUCIBLE_OP_DENSE:
+    case CRUCIBLE_OP_CONV2D: {
         const crucible_tensor_view *w = crucible_graph_tensor(g, n->inputs[1]);
         const crucible_tensor_view *b =
-            n->n_inputs > 2 ? crucible_graph_tensor(g, n->inputs[2]) : NULL;
-        const int64_t M = w->dims[0], K = w->dims[1];
+            n->n_inputs > 2 && n->inputs[2] >= 0 ? crucible_graph_tensor(g, n->inputs[2]) : NULL;
+        const int conv = n->op == CRUCIBLE_OP_CONV2D;
+        int64_t M, K;
         const float *wd = w->data;
         double wmax = 0, wsum = 0;
         int64_t nz = 0;
-        for (int64_t i = 0; i < M * K; i++) {
-            double a = fabs((double)wd[i]);
-            if (a > wmax) wmax = a;
-            wsum += a;
-            nz += a != 0;
+        if (!conv) {
+            M = w->dims[0], K = w->dims[1];
+            for (int64_t i = 0; i < M * K; i++) {
+                double a = fabs((double)wd[i]);
+                if (a > wmax) wmax = a;
+                wsum += a;
+                nz += a != 0;
+            }
+            if (b)
+                for (int64_t m = 0; m < M; m++) nz += ((const float *)b->data)[m] != 0;
+        } else {
+            /* unrolled: every output position repeats the kernel taps that
+             * fall inside the (padded) input */
+            const crucible_tensor_view *x = crucible_graph_tensor(g, n->inputs[0]);
+            const crucible_tensor_view *o = crucible_graph_tensor(g, n->outputs[0]);
+            const int64_t C = x->dims[1], H = x->dims[2], W = x->dims[3];
+            const int64_t O = o->dims[1], OH = o->dims[2], OW = o->dims[3];
+            const int64_t kh = w->dims[2], kw = w->dims[3];
+            const crucible_attr_view *st = crucible_node_attr(n, "strides");
+            const crucible_attr_view *pd = crucible_node_attr(n, "pads");
+            const crucible_attr_view *dl = crucible_node_attr(n, "dilations");
+            const int64_t sh = st && st->count > 0 ? st->ints[0] : 1;
+            const int64_t sw = st && st->count > 1 ? st->ints[1] : 1;
+            const int64_t top = pd && pd->count > 0 ? pd->ints[0] : 0;
+            const int64_t left = pd && pd->count > 1 ? pd->ints[1] : 0;
+            const int64_t dh = dl && dl->count > 0 ? dl->ints[0] : 1;
+            const int64_t dw = dl && dl->count > 1 ? dl->ints[1] : 1;
+            M = O * OH * OW, K = C * H * W;
+            for (int64_t co = 0; co < O; co++)
+                for (int64_t oy = 0; oy < OH; oy++)
+                    for (int64_t ox = 0; ox < OW; ox++) {
+                        for (int64_t ic = 0; ic < C; ic++)
+                            for (int64_t ky = 0; ky < kh; ky++)
+                                for (int64_t kx = 0; kx < kw; kx++) {
+                                    int64_t iy = oy * sh - top + ky * dh;
+                                    int64_t ix = ox * sw - left + kx * dw;
+                                    if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                                    double a = fabs((double)wd[((co * C + ic) * kh + ky) * kw + kx]);
+                                    if (a > wmax) wmax = a;
+                                    wsum += a;
+                                    nz += a != 0;
+                                }
+                        if (b) nz += ((const float *)b->data)[co] != 0;
+                    }
         }
-        if (b)
-            for (int64_t m = 0; m < M; m++) nz += ((const float *)b->data)[m] != 0;
         sp_geom gm;
         sp_geometry(K, M, &p, &gm);
         if (p.off_rmax) nz = (int64_t)gm.crosspoints;
@@ -131,12 +172,17 @@ static int sp_query(void *state, const crucible_query_ctx *ctx,
         double sim = sp_sim_seconds((double)res, (double)ops, t->opamp_macro);
         char cr[32];
         sp_fmt_count(cr, sizeof cr, (double)res);
-        snprintf(why, sizeof why, "crossbar %lld x %lld (%lld x %lld tile%s of "
-                 "%d x %d): %s resistors, %lld op-amps%s; static power ~%.3g "
+        char dv[64] = "";
+        if (t->pcm)
+            snprintf(dv, sizeof dv, " (%lld PCM devices)",
+                     (long long)nz);
+        snprintf(why, sizeof why, "%scrossbar %lld x %lld (%lld x %lld tile%s of "
+                 "%d x %d): %s resistors%s, %lld op-amps%s; static power ~%.3g "
                  "%s; ngspice ~%.2g ms per sample",
+                 conv ? "unrolled (im2col, a column pair per output position): " : "",
                  (long long)gm.rows, (long long)gm.cols, (long long)gm.tiles_r,
                  (long long)gm.tiles_c, gm.tiles_r * gm.tiles_c > 1 ? "s" : "",
-                 p.xbar_rows, p.xbar_cols, cr, (long long)ops,
+                 p.xbar_rows, p.xbar_cols, cr, dv, (long long)ops,
                  dense_has_relu(g, node) ? " (rectifiers: see the relu)" : "",
                  power >= 1 ? power : power * 1e3, power >= 1 ? "W" : "mW",
                  sim * 1e3);
@@ -171,6 +217,15 @@ static int sp_query(void *state, const crucible_query_ctx *ctx,
         comps = 0, power = 0, secs = 0;
         snprintf(why, sizeof why, "wiring only");
         break;
+    case CRUCIBLE_OP_MAX_POOL2D: {
+        const crucible_tensor_view *o = crucible_graph_tensor(g, n->outputs[0]);
+        comps = (int64_t)crucible_tensor_numel(o);
+        power = 0, secs = 0;
+        snprintf(why, sizeof why, "%lld behavioural max sources (an ideal max "
+                 "over each window, on every board; no physical max circuit "
+                 "is modelled)", (long long)comps);
+        break;
+    }
     case CRUCIBLE_OP_SOFTMAX:
         level = CRUCIBLE_SUPPORT_FALLBACK;
         comps = 0, power = 0, secs = 0;
@@ -204,7 +259,11 @@ static const char *const known_keys[] = {
     "verify.max_err_fs_ideal", "verify.seed", "verify.temp_c",
     "verify.max_samples", "verify.timeout_s", "ageing.drift_ref",
     "ageing.t_ref_h", "ageing.exponent", "ageing.spread", "drift.samples",
-    "drift.seeds", NULL};
+    "drift.seeds", "drift.budget_s", "device.technology", "device.g_max", "device.g_min",
+    "device.prog_c0", "device.prog_c1", "device.prog_c2", "device.prog_scale",
+    "device.nu_mu_a", "device.nu_mu_b", "device.nu_mu_min", "device.nu_mu_max",
+    "device.nu_sd_a", "device.nu_sd_b", "device.nu_sd_min", "device.nu_sd_max",
+    "device.t0_s", NULL};
 
 static void warn_unknown_keys(const crucible_host *h, const crucible_kv_doc *cfg)
 {
@@ -243,6 +302,7 @@ static void design_json(sp_buf *j, const sp_plan *plan, const sp_params *p,
 {
     const sp_real *last = &real[plan->n_layers - 1];
     double tot_r = 0, tot_o = 0, tot_d = 0, tot_l = 0, tot_p = 0, tot_drop = 0;
+    double tot_dev = 0;
     double tot_sim = 0;
     sp_printf(j, "{\"target\":\"%s\",\"version\":\"%s\",\"board\":", SPICE_ID,
               SPICE_VERSION);
@@ -286,6 +346,7 @@ static void design_json(sp_buf *j, const sp_plan *plan, const sp_params *p,
                                     v->tech.opamp_macro);
         tot_r += (double)c->resistors, tot_o += (double)c->opamps;
         tot_d += (double)c->diodes, tot_l += (double)c->limiters;
+        tot_dev += (double)c->devices;
         tot_p += r->power_w, tot_drop += (double)c->dropped, tot_sim += sim;
         sp_printf(j, "%s{\"index\":%u,\"file\":", l ? "," : "", l + 1);
         sp_json_str(j, file);
@@ -320,6 +381,7 @@ static void design_json(sp_buf *j, const sp_plan *plan, const sp_params *p,
         JN("resistors", (double)c->resistors);
         JN("opamps", (double)c->opamps);
         JN("diodes", (double)c->diodes);
+        JN("pcm_devices", (double)c->devices);
         JN("limiters", (double)c->limiters);
         JN("dropped_weights", (double)c->dropped);
         JN("max_dropped_w", c->max_dropped_w);
@@ -333,6 +395,7 @@ static void design_json(sp_buf *j, const sp_plan *plan, const sp_params *p,
     sp_json_num(j, tot_r);
     JN("opamps", tot_o);
     JN("diodes", tot_d);
+    JN("pcm_devices", tot_dev);
     JN("limiters", tot_l);
     JN("dropped_weights", tot_drop);
     JN("power_w", tot_p);
@@ -409,12 +472,13 @@ static int sp_compile(void *state, const crucible_compile_ctx *ctx)
     }
     sp_buf_free(&b);
     if (!rc) {
-        double tr = 0, to = 0, td = 0, tp = 0, drop = 0;
+        double tr = 0, to = 0, td = 0, tp = 0, drop = 0, tdev = 0;
         for (uint32_t l = 0; l < plan.n_layers; l++) {
             const sp_real *r = &real[l];
             tr += (double)r->counts.resistors, to += (double)r->counts.opamps;
             td += (double)r->counts.diodes, tp += r->power_w;
             drop += (double)r->counts.dropped;
+            tdev += (double)r->counts.devices;
             h->log(h, CRUCIBLE_LOG_INFO, "layer %u (%s%s%s): %lld x %lld, "
                    "G_scale %.4g S/unit, R_f %.4g ohm, stage gain %.4g, "
                    "%.4g -> %.4g V/unit, %lld resistors, %lld op-amps, %lld "
@@ -427,13 +491,22 @@ static int sp_compile(void *state, const crucible_compile_ctx *ctx)
                    (long long)r->counts.diodes);
         }
         h->log(h, CRUCIBLE_LOG_INFO, "%s components (board %s): %.0f "
-               "resistors, %.0f op-amps, %.0f diodes, ~%.3g %s static; "
-               "scaling %s%s%s", v.label, p.board_name, tr, to, td,
+               "resistors%s, %.0f op-amps, %.0f diodes, ~%.3g %s static; "
+               "scaling %s%s", v.label, p.board_name, tr,
+               tdev > 0 ? " (crossbar: PCM devices)" : "", to, td,
                tp >= 1 ? tp : tp * 1e3, tp >= 1 ? "W" : "mW",
                p.calibrated ? "calibrated: " : "bound (interval arithmetic "
                                                "over the declared input range)",
-               p.calibrated ? plan.cal_note : "", "");
-        if (drop > 0)
+               p.calibrated ? plan.cal_note : "");
+        if (tdev > 0)
+            h->log(h, CRUCIBLE_LOG_INFO, "%.0f PCM devices (g_max %g S, the "
+                   "largest |w| of each layer; weights below g_min %g S left "
+                   "open)", tdev, p.tech.g_max, p.tech.g_min);
+        if (drop > 0 && p.tech.pcm)
+            h->log(h, CRUCIBLE_LOG_WARN, "%.0f weights would need PCM "
+                   "conductances below g_min = %g S and are left open (w = 0)",
+                   drop, p.tech.g_min);
+        else if (drop > 0)
             h->log(h, CRUCIBLE_LOG_WARN, "%.0f weights map to resistors above "
                    "r_max = %g ohm and are left open (w = 0)", drop, p.tech.r_max);
         if (plan.softmax_node != SP_NONE)

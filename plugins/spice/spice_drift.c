@@ -47,8 +47,18 @@ typedef struct dcond {
     double p, t_c, age_h, a; /* a: mean ageing dR/R */
 } dcond;
 
+/* PCM: the age variable is ln(t / t0) (0 before t0), the drift basis
+ * exp(-r A) - 1 for these rates (one or two layers of nu ~ 0.05..0.1) */
+static const double PCM_RATES[3] = {0.05, 0.1, 0.2};
+static const double TOLS_PCM[] = {0.25, 0.5, 2.0};
+static const double AGES_PCM_H[] = {1, 24, 168, 720, 8766, 87660};
+
 static double age_frac(const sp_params *p, double hours)
 {
+    if (p->tech.pcm) {
+        double r = hours * 3600.0 / p->tech.t0_s;
+        return r > 1.0 ? log(r) : 0.0;
+    }
     if (!(p->age_ref > 0) || !(hours > 0)) return 0;
     return p->age_ref * pow(hours / p->age_t_ref_h, p->age_exp);
 }
@@ -68,7 +78,7 @@ static int put_file(const crucible_host *h, const crucible_verify_ctx *ctx,
 }
 
 /* One ngspice run in the work directory. */
-static int run_ng(const crucible_host *h, const crucible_host_tools *tools,
+int sp_run_ngspice(const crucible_host *h, const crucible_host_tools *tools,
                   const char *workdir, const char *deck, double timeout,
                   double *secs, char *msg, size_t n)
 {
@@ -244,6 +254,17 @@ static double leak_basis(double t_c, double n)
     return pow(t / tn, DIODE_XTI / n) * exp(DIODE_EG / (n * kq) * (1.0 / tn - 1.0 / t)) - 1.0;
 }
 
+/* The age basis: resistors {A, A^2, 0}; PCM {exp(-r A) - 1} for
+ * PCM_RATES. */
+static void age_basis(int pcm, double a, double *x)
+{
+    if (pcm) {
+        for (int i = 0; i < 3; i++) x[i] = exp(-PCM_RATES[i] * a) - 1.0;
+    } else {
+        x[0] = a, x[1] = a * a, x[2] = 0;
+    }
+}
+
 /* ---- SVG -------------------------------------------------------------- */
 static void svg_plot(sp_buf *b, const char *title, const char *xlabel,
                      const double *xs, const char *const *xnames, int nx,
@@ -330,11 +351,16 @@ static void json_arr(sp_buf *b, const double *v, size_t n)
     sp_puts(b, "]");
 }
 
-static void cond_name(char *buf, size_t n, const dcond *c)
+static void cond_name(char *buf, size_t n, const dcond *c, int pcm)
 {
     switch (c->axis) {
-    case AX_BASE: snprintf(buf, n, "tolerance 0, 27 degC, new"); break;
-    case AX_TOL: snprintf(buf, n, "tolerance %g%%", 100.0 * c->p); break;
+    case AX_BASE:
+        snprintf(buf, n, pcm ? "no programming noise, 27 degC" : "tolerance 0, 27 degC, new");
+        break;
+    case AX_TOL:
+        if (pcm) snprintf(buf, n, "programming noise x%g", c->p);
+        else snprintf(buf, n, "tolerance %g%%", 100.0 * c->p);
+        break;
     case AX_TEMP: snprintf(buf, n, "%g degC", c->t_c); break;
     default:
         if (c->age_h < 24) snprintf(buf, n, "%g h", c->age_h);
@@ -403,17 +429,20 @@ static int write_seed_netlists(const crucible_host *h,
 }
 
 static int write_cond(const crucible_host *h, const crucible_verify_ctx *ctx,
-                      const dcond *c, int emit)
+                      const dcond *c, int emit, int pcm)
 {
     sp_buf b;
     char nm[64];
     sp_buf_init(&b, h);
-    cond_name(nm, sizeof nm, c);
-    sp_printf(&b, "* crucible spice: drift condition (%s)\n"
-                  "* ptol: resistor tolerance (each resistor R0*(1+ptol*u), u "
-                  "drawn in [-1, 1]); page: mean ageing dR/R\n"
+    cond_name(nm, sizeof nm, c, pcm);
+    sp_printf(&b, "* crucible spice: drift condition (%s)\n%s"
                   ".param ptol=%.9g page=%.9g\n.temp %.6g\n",
-              nm, c->p, c->a, c->t_c);
+              nm,
+              pcm ? "* ptol: PCM programming noise scale (1 = the device "
+                    "model); page: ln(t / t0), the PCM drift time\n"
+                  : "* ptol: resistor tolerance (each resistor R0*(1+ptol*u), "
+                    "u drawn in [-1, 1]); page: mean ageing dR/R\n",
+              c->p, c->a, c->t_c);
     int rc = put_file(h, ctx, "drift_cond.cir", &b, emit);
     sp_buf_free(&b);
     return rc;
@@ -431,29 +460,61 @@ int sp_drift(const crucible_host *h, const crucible_verify_ctx *ctx,
     if (p->drift_samples <= 0 || n == 0) return CRUCIBLE_OK;
     if (n > (uint32_t)p->drift_samples) n = (uint32_t)p->drift_samples;
     const int64_t M = plan->n_out;
-    const int S = p->drift_seeds;
-    const double pb = p->tech.tol;
-    const int ageing = p->age_ref > 0;
+    int S = p->drift_seeds;
+    const int pcm = p->tech.pcm;
+    const double pb = pcm ? p->tech.prog_scale : p->tech.tol;
+    const int ageing = pcm || p->age_ref > 0;
+    const double *tols = pcm ? TOLS_PCM : TOLS;
+    const size_t n_tols = pcm ? sizeof TOLS_PCM / sizeof TOLS_PCM[0] : sizeof TOLS / sizeof TOLS[0];
+    const double *ages = pcm ? AGES_PCM_H : AGES_H;
+    const size_t n_ages = pcm ? sizeof AGES_PCM_H / sizeof AGES_PCM_H[0] : sizeof AGES_H / sizeof AGES_H[0];
 
     /* the conditions */
     conds[nc++] = (dcond){AX_BASE, 0, T_NOM, 0, 0};
     int inom = 0, has_pb = pb == 0;
-    for (size_t i = 0; i < sizeof TOLS / sizeof TOLS[0]; i++) {
-        if (!has_pb && pb < TOLS[i]) {
+    for (size_t i = 0; i < n_tols; i++) {
+        if (!has_pb && pb < tols[i]) {
             inom = nc;
             conds[nc++] = (dcond){AX_TOL, pb, T_NOM, 0, 0};
             has_pb = 1;
         }
-        if (fabs(TOLS[i] - pb) < 1e-12) inom = nc, has_pb = 1;
-        conds[nc++] = (dcond){AX_TOL, TOLS[i], T_NOM, 0, 0};
+        if (fabs(tols[i] - pb) < 1e-12) inom = nc, has_pb = 1;
+        conds[nc++] = (dcond){AX_TOL, tols[i], T_NOM, 0, 0};
     }
     if (!has_pb) inom = nc, conds[nc++] = (dcond){AX_TOL, pb, T_NOM, 0, 0};
     /* ideal op-amps and limiters and TCR 0: nothing depends on .temp */
     const int thermal = p->tech.tcr_ppm > 0 || p->tech.opamp_macro || p->tech.relu_diode;
     for (size_t i = 0; thermal && i < sizeof TEMPS / sizeof TEMPS[0]; i++)
         conds[nc++] = (dcond){AX_TEMP, pb, TEMPS[i], 0, 0};
-    for (size_t i = 0; ageing && i < sizeof AGES_H / sizeof AGES_H[0]; i++)
-        conds[nc++] = (dcond){AX_AGE, pb, T_NOM, AGES_H[i], age_frac(p, AGES_H[i])};
+    for (size_t i = 0; ageing && i < n_ages; i++)
+        conds[nc++] = (dcond){AX_AGE, pb, T_NOM, ages[i], age_frac(p, ages[i])};
+
+    /* the time budget: fewer trials, then fewer samples */
+    char budget_note[256] = "";
+    if (p->drift_budget_s > 0) {
+        sp_real *rr = sp_calloc(h, plan->n_layers, sizeof(sp_real));
+        if (!rr) return CRUCIBLE_E_NOMEM;
+        sp_realise(plan, p, &p->tech, rr);
+        double tr = 0, to = 0;
+        for (uint32_t l = 0; l < plan->n_layers; l++)
+            tr += (double)rr[l].counts.resistors, to += (double)rr[l].counts.opamps;
+        const double per = sp_sim_seconds(tr, to, p->tech.opamp_macro);
+        sp_free(h, rr, plan->n_layers, sizeof(sp_real));
+        /* a run also parses and sets up the circuit: ~4 samples' worth */
+        const double est = (double)S * nc * per * (n + 4.0);
+        if (est > p->drift_budget_s) {
+            const int S0 = S;
+            const uint32_t n0 = n;
+            S = 1;
+            double cap = p->drift_budget_s / (nc * per) - 4.0;
+            if ((double)n > cap) n = cap < 2 ? 2 : (uint32_t)cap;
+            snprintf(budget_note, sizeof budget_note, "estimated %.0f s of "
+                     "ngspice for %d trials x %u samples exceeds [drift] "
+                     "budget_s = %g s: %d trial(s) x %u samples", est, S0, n0,
+                     p->drift_budget_s, S, n);
+            h->log(h, CRUCIBLE_LOG_WARN, "drift analysis: %s", budget_note);
+        }
+    }
 
     dwork w;
     memset(&w, 0, sizeof w);
@@ -462,7 +523,7 @@ int sp_drift(const crucible_host *h, const crucible_verify_ctx *ctx,
     w.nY = (size_t)S * (size_t)nc * NM;
     w.nref = NM;
     w.ntmp = (size_t)M + 1;
-    w.ncoef = 7 * NM;
+    w.ncoef = 8 * NM;
     w.nreal = plan->n_layers;
     w.Y = sp_calloc(h, w.nY, sizeof(double));
     w.ref = sp_calloc(h, w.nref, sizeof(double));
@@ -537,14 +598,14 @@ int sp_drift(const crucible_host *h, const crucible_verify_ctx *ctx,
                          "%d of %d)", s + 1, S);
                 prog->report(h, step, (double)(s * nc + c) / (double)(S * nc));
             }
-            if ((rc = write_cond(h, ctx, &conds[c], 0))) {
+            if ((rc = write_cond(h, ctx, &conds[c], 0, pcm))) {
                 snprintf(msg, sizeof msg, "cannot write drift_cond.cir");
                 verdict = CRUCIBLE_VERDICT_FAIL;
                 rc = CRUCIBLE_OK;
                 break;
             }
             remove(path);
-            int st = run_ng(h, tools, ctx->workdir, deck, timeout, &secs, msg,
+            int st = sp_run_ngspice(h, tools, ctx->workdir, deck, timeout, &secs, msg,
                             sizeof msg);
             if (st == CRUCIBLE_E_SKIPPED) {
                 verdict = CRUCIBLE_VERDICT_SKIPPED;
@@ -563,7 +624,7 @@ int sp_drift(const crucible_host *h, const crucible_verify_ctx *ctx,
     if (prog && prog->report) prog->report(h, "drift analysis in ngspice", 1.0);
     /* the package's drift_cond.cir: the nominal board condition */
     if (verdict == CRUCIBLE_VERDICT_PASS && !rc) {
-        if ((rc = write_cond(h, ctx, &conds[inom], 1))) {
+        if ((rc = write_cond(h, ctx, &conds[inom], 1, pcm))) {
             dwork_free(&w);
             return rc;
         }
@@ -601,10 +662,13 @@ int sp_drift(const crucible_host *h, const crucible_verify_ctx *ctx,
               SPICE_ID, SPICE_VERSION);
     sp_json_str(&pj, p->board_name);
     sp_puts(&pj, ",\"model\":\"y = y_nominal + a1*(p - pb) + a2*(p^2 - pb^2) + "
-                 "b1*dT + b2*dT^2 + b3*L(T) + c1*A + c2*A^2 per trial, sample and output "
-                 "(output units, before the ADC); p resistor tolerance, pb = "
-                 "tolerance_board, dT = T - t_nom_c, A = ageing.drift_ref * "
-                 "(hours / ageing.t_ref_h)^ageing.exponent (0 without ageing); "
+                 "b1*dT + b2*dT^2 + b3*L(T) + c1*f1(A) + c2*f2(A) + c3*f3(A) per trial, "
+                 "sample and output (output units, before the ADC); p the "
+                 "tolerance (tolerance_kind), pb = tolerance_board, dT = T - "
+                 "t_nom_c; age_law resistor_power: A = ageing.drift_ref * "
+                 "(hours / ageing.t_ref_h)^ageing.exponent (0 without ageing), "
+                 "f = (A, A^2, 0); age_law pcm: A = ln(max(hours*3600/t0_s, 1)), "
+                 "f_i = exp(-age_rates[i]*A) - 1; "
                  "L(T) = (T/Tn)^(xti/n) * exp(eg/(n*k/q) * (1/Tn - 1/T)) - 1 in kelvin "
                  "(diode leakage, temp_basis); y0 = the run at p = 0\",\"t_nom_c\":27,\"tolerance_board\":");
     sp_json_num(&pj, pb);
@@ -616,7 +680,13 @@ int sp_drift(const crucible_host *h, const crucible_verify_ctx *ctx,
     sp_json_num(&pj, p->age_exp);
     sp_puts(&pj, ",\"spread\":");
     sp_json_num(&pj, p->age_spread);
-    sp_puts(&pj, "},\"temp_basis\":{\"n\":");
+    sp_printf(&pj, "},\"tolerance_kind\":\"%s\",\"age_law\":\"%s\",\"t0_s\":",
+              pcm ? "pcm_programming_noise_scale" : "resistor",
+              pcm ? "pcm" : "resistor_power");
+    sp_json_num(&pj, pcm ? p->tech.t0_s : 20.0);
+    sp_printf(&pj, ",\"age_rates\":[%g,%g,%g]", PCM_RATES[0], PCM_RATES[1],
+              PCM_RATES[2]);
+    sp_puts(&pj, ",\"temp_basis\":{\"n\":");
     sp_json_num(&pj, dn);
     sp_printf(&pj, ",\"eg\":%g,\"xti\":%g}", DIODE_EG, DIODE_XTI);
     sp_puts(&pj, ",\"trained\":{\"tolerances\":[");
@@ -661,7 +731,7 @@ int sp_drift(const crucible_host *h, const crucible_verify_ctx *ctx,
         const double *y0 = ys;
         const double *yn = ys + (size_t)inom * NM;
         double *a1 = w.coef, *a2 = a1 + NM, *b1 = a2 + NM, *b2 = b1 + NM,
-               *b3 = b2 + NM, *c1 = b3 + NM, *c2 = c1 + NM;
+               *b3 = b2 + NM, *c1 = b3 + NM, *c2 = c1 + NM, *c3 = c2 + NM;
         for (size_t j = 0; j < NM; j++) {
             double X[MAX_CONDS][3], dv[MAX_CONDS], cf[3];
             int k = 0;
@@ -684,11 +754,11 @@ int sp_drift(const crucible_host *h, const crucible_verify_ctx *ctx,
             k = 0;
             for (int c = 0; c < nc; c++)
                 if (conds[c].axis == AX_AGE) {
-                    X[k][0] = conds[c].a, X[k][1] = conds[c].a * conds[c].a, X[k][2] = 0;
+                    age_basis(pcm, conds[c].a, X[k]);
                     dv[k++] = ys[(size_t)c * NM + j] - yn[j];
                 }
-            fitp((const double(*)[3])X, dv, k, 2, cf);
-            c1[j] = cf[0], c2[j] = cf[1];
+            fitp((const double(*)[3])X, dv, k, pcm ? 3 : 2, cf);
+            c1[j] = cf[0], c2[j] = cf[1], c3[j] = cf[2];
             /* residual on the training runs */
             for (int c = 0; c < nc; c++) {
                 const dcond *q = &conds[c];
@@ -696,9 +766,10 @@ int sp_drift(const crucible_host *h, const crucible_verify_ctx *ctx,
                 double pr = yn[j] + a1[j] * (q->p - pb) +
                             a2[j] * (q->p * q->p - pb * pb) +
                             b1[j] * dt + b2[j] * dt * dt +
-                            b3[j] * leak_basis(q->t_c, dn) +
-                            c1[j] * q->a +
-                            c2[j] * q->a * q->a;
+                            b3[j] * leak_basis(q->t_c, dn);
+                double ab[3];
+                age_basis(pcm, q->a, ab);
+                pr += c1[j] * ab[0] + c2[j] * ab[1] + c3[j] * ab[2];
                 fit_res = fmax(fit_res, fabs(pr - ys[(size_t)c * NM + j]));
                 drift_all = fmax(drift_all, fabs(ys[(size_t)c * NM + j] - yn[j]));
             }
@@ -711,8 +782,8 @@ int sp_drift(const crucible_host *h, const crucible_verify_ctx *ctx,
         json_arr(&pj, y0, NM);
         sp_puts(&pj, ",\"y_nominal\":");
         json_arr(&pj, yn, NM);
-        static const char *const cn[7] = {"a1", "a2", "b1", "b2", "b3", "c1", "c2"};
-        for (int q = 0; q < 7; q++) {
+        static const char *const cn[8] = {"a1", "a2", "b1", "b2", "b3", "c1", "c2", "c3"};
+        for (int q = 0; q < 8; q++) {
             sp_printf(&pj, ",\"%s\":", cn[q]);
             json_arr(&pj, w.coef + (size_t)q * NM, NM);
         }
@@ -728,14 +799,24 @@ int sp_drift(const crucible_host *h, const crucible_verify_ctx *ctx,
 
     /* tables */
     char nm[64];
+    if (budget_note[0]) sp_printf(txt, "\nnote: %s\n", budget_note);
     sp_printf(txt, "\ndrift analysis in ngspice: %u samples, %d trial%s (board "
                    "seeds %llu..%llu), %d ngspice runs in %.1f s (%.2f s per "
                    "run)\n", n, S, S > 1 ? "s" : "", (unsigned long long)p->seed,
               (unsigned long long)(p->seed + (uint64_t)S - 1), runs, secs,
               runs ? secs / runs : 0.0);
-    sp_printf(txt, "resistors: tolerance %g%% (uniform), TCR +-%g ppm/degC; "
-                   "ageing ", 100.0 * pb, p->tech.tcr_ppm);
-    if (ageing)
+    if (pcm)
+        sp_printf(txt, "crossbar: PCM devices (g_max %g uS; programming noise x%g "
+                       "of the model; drift g(t) = g_prog (t / %g s)^-nu, no "
+                       "drift compensation); periphery resistors: tolerance "
+                       "%g%%, TCR +-%g ppm/degC, no ageing\n", p->tech.g_max * 1e6,
+                  pb, p->tech.t0_s, 100.0 * p->tech.tol, p->tech.tcr_ppm);
+    else
+        sp_printf(txt, "resistors: tolerance %g%% (uniform), TCR +-%g ppm/degC; "
+                       "ageing ", 100.0 * pb, p->tech.tcr_ppm);
+    if (pcm)
+        ;
+    else if (ageing)
         sp_printf(txt, "dR/R = %g%% * (t / %g h)^%g, times 1 +- %g per "
                        "resistor\n", 100.0 * p->age_ref, p->age_t_ref_h,
                   p->age_exp, p->age_spread);
@@ -744,7 +825,7 @@ int sp_drift(const crucible_host *h, const crucible_verify_ctx *ctx,
     sp_printf(txt, "nominal: board tolerance, 27 degC, new; error vs the float "
                    "reference after the ADC (output full scale %.4g); drift = "
                    "change of the analog outputs vs nominal\n\n", fs_units);
-    sp_printf(txt, "%-12s %-26s %-22s %-14s %s\n", "axis", "condition",
+    sp_printf(txt, "%-12s %-32s %-22s %-14s %s\n", "axis", "condition",
               "top-1 mean (worst)", "max |error|", "max drift");
     sp_puts(json, "{\"samples\":");
     sp_printf(json, "%u,\"trials\":%d,\"seeds\":[", n, S);
@@ -761,10 +842,10 @@ int sp_drift(const crucible_host *h, const crucible_verify_ctx *ctx,
     static const char *const axn[] = {"base", "tolerance", "temperature", "age"};
     for (int c = 0; c < nc; c++) {
         char t1[48];
-        cond_name(nm, sizeof nm, &conds[c]);
+        cond_name(nm, sizeof nm, &conds[c], p->tech.pcm);
         if (c == inom) snprintf(nm + strlen(nm), sizeof nm - strlen(nm), " (nominal)");
         snprintf(t1, sizeof t1, "%.2f%% (%.2f%%)", t1mean[c], t1min[c]);
-        sp_printf(txt, "%-12s %-26s %-22s %-14.4g %.4g\n", axn[conds[c].axis],
+        sp_printf(txt, "%-12s %-32s %-22s %-14.4g %.4g\n", axn[conds[c].axis],
                   nm, t1, emax[c], dmax[c]);
         sp_printf(json, "%s{\"axis\":\"%s\",\"tolerance\":", c ? "," : "",
                   axn[conds[c].axis]);
@@ -806,7 +887,7 @@ int sp_drift(const crucible_host *h, const crucible_verify_ctx *ctx,
                     : ax == AX_TEMP ? conds[c].t_c : conds[c].age_h;
             if (ax == AX_TOL) snprintf(names[k], sizeof names[k], "%g%%", xs[k]);
             else if (ax == AX_TEMP) snprintf(names[k], sizeof names[k], "%g", xs[k]);
-            else cond_name(names[k], sizeof names[k], &conds[c]);
+            else cond_name(names[k], sizeof names[k], &conds[c], p->tech.pcm);
             np[k] = names[k];
             e[k] = emax[c], tm[k] = t1mean[c], tn[k] = t1min[c];
             k++;
@@ -844,13 +925,20 @@ int sp_drift(const crucible_host *h, const crucible_verify_ctx *ctx,
         int worst = 0;
         for (int c = 1; c < nc; c++)
             if (t1min[c] < t1min[worst]) worst = c;
-        cond_name(nm, sizeof nm, &conds[worst]);
+        cond_name(nm, sizeof nm, &conds[worst], p->tech.pcm);
+        double emx = 0;
+        for (int c = 0; c < nc; c++) emx = fmax(emx, emax[c]);
+        char w1[160];
+        if (t1min[worst] < 100.0)
+            snprintf(w1, sizeof w1, "worst top-1 agreement %.2f%% (%s)",
+                     t1min[worst], nm);
+        else
+            snprintf(w1, sizeof w1, "top-1 agreement 100%% at every condition");
         snprintf(msg, sizeof msg, "%d ngspice runs (%.1f s) on %u samples x %d "
-                 "trial%s: worst top-1 agreement %.2f%% at %s, max |error| up to "
-                 "%.4g, drift up to %.4g; predictor fitted (max residual %.3g); "
-                 "tables in report.txt, plots drift_*.svg", runs, secs, n, S,
-                 S > 1 ? "s" : "", t1min[worst], nm, emax[worst], drift_all,
-                 fit_res);
+                 "trial%s: %s, max |error| up to %.4g, drift up to %.4g; "
+                 "predictor fitted (max residual %.3g); tables in report.txt, "
+                 "plots drift_*.svg", runs, secs, n, S, S > 1 ? "s" : "", w1,
+                 emx, drift_all, fit_res);
         ctx->report(ctx->ctx, "drift-analysis", "ngspice", CRUCIBLE_VERDICT_PASS,
                     msg, NULL);
     }

@@ -87,6 +87,15 @@ typedef struct sp_tech {
     int relu_diode;      /* 0 ideal behavioural limiter, 1 precision rectifier */
     double d_is, d_n, d_rs, d_bv, d_cjo, d_tt; /* diode .model */
     double r_rect;       /* rectifier input/feedback resistors */
+    /* [device] crossbar technology: discrete resistors, or PCM devices
+     * (aihwkit's PCM statistical model; docs/spice.md) */
+    int pcm;
+    double g_max, g_min;  /* programmable conductance range, S */
+    double prog_c[3];     /* sigma_prog = max(c0 + c1 gn + c2 gn^2, 0), S */
+    double prog_scale;    /* programming noise scale (1 = the model) */
+    double nu_mu[4];      /* mu_nu = clamp(a ln(gn) + b, lo, hi) */
+    double nu_sd[4];      /* sigma_nu = clamp(a ln(gn) + b, lo, hi) */
+    double t0_s;          /* drift reference time after programming */
 } sp_tech;
 
 typedef struct sp_params {
@@ -119,6 +128,8 @@ typedef struct sp_params {
     /* [drift] drift analysis and predictor (docs/spice.md) */
     int drift_samples;    /* first N verification samples; 0 = off */
     int drift_seeds;      /* Monte Carlo trials (board seeds seed..seed+n-1) */
+    double drift_budget_s; /* estimated ngspice time allowed; fewer trials,
+                              then fewer samples, beyond it (0: no limit) */
 } sp_params;
 
 /* Reads and validates the parameters (pure: no allocation, no logging).
@@ -159,6 +170,7 @@ void sp_geometry(int64_t K, int64_t M, const sp_params *p, sp_geom *gm);
 
 typedef struct sp_counts {
     int64_t resistors, opamps, diodes, limiters, dropped;
+    int64_t devices; /* PCM crossbar devices (counted in resistors too) */
     double max_dropped_w;
 } sp_counts;
 
@@ -178,6 +190,16 @@ typedef struct sp_layer {
     double in_absmax;          /* bound of |input| (units) */
     double w_max;              /* max |w| */
     double b_max;              /* max |bias| */
+    /* conv2d unrolled onto the crossbar (im2col per output position):
+     * W points at W_own, [M = O*OH*OW, K = C*H*W], zero off the taps */
+    float *W_own;
+    int conv;
+    int64_t c_in, h_in, w_in, c_out, h_out, w_out, kh, kw;
+    /* max-pool after the layer (relu'd outputs viewed as [c_out, h_out,
+     * w_out], or [M, 1, 1]): behavioural max sources (docs/spice.md) */
+    int pool;
+    int64_t p_kh, p_kw, p_sh, p_sw, p_dh, p_dw, p_top, p_left, p_oh, p_ow;
+    int64_t P;                 /* outputs after pooling (else M) */
 } sp_layer;
 
 typedef struct sp_plan {
@@ -205,6 +227,9 @@ void sp_plan_forward(const sp_plan *plan, const sp_params *p,
                      const double *x, double *out, double *scratch,
                      double *ymax, double *tmax);
 size_t sp_plan_scratch(const sp_plan *plan);
+/* Indices (into the layer's M outputs) of the taps of pooled output j;
+ * returns how many (at most p_kh * p_kw). */
+int64_t sp_pool_taps(const sp_layer *L, int64_t j, int64_t *taps);
 
 /* ---- realisation: per-layer scales and stage values --------------------*/
 typedef struct sp_real {
@@ -274,6 +299,23 @@ int sp_drift(const crucible_host *h, const crucible_verify_ctx *ctx,
              const crucible_host_tools *tools, const sp_params *p,
              const sp_plan *plan, const double *volts, uint32_t n,
              sp_buf *json, sp_buf *txt);
+
+/* One `ngspice -b deck` in workdir; adds its time to *secs; on failure
+ * msg holds the reason (CRUCIBLE_E_SKIPPED: ngspice is missing). */
+int sp_run_ngspice(const crucible_host *h, const crucible_host_tools *tools,
+                   const char *workdir, const char *deck, double timeout,
+                   double *secs, char *msg, size_t n);
+
+/* Static power from operating points (a .dc sweep over the first samples)
+ * and settling time from a transient run with a step input; appends to
+ * json (an object) and txt and reports step "power". */
+int sp_power(const crucible_host *h, const crucible_verify_ctx *ctx,
+             const crucible_host_tools *tools, const sp_params *p,
+             const sp_plan *plan, const double *volts, uint32_t n,
+             sp_buf *json, sp_buf *txt);
+/* wrdata tokens for the output current of every op-amp and limiter of
+ * the model (instance X_MODEL); returns how many. */
+int64_t sp_net_supply_vecs(sp_buf *b, const sp_plan *plan, const sp_tech *t);
 
 /* Shared with spice_verify.c */
 double sp_quantise(double x, double lo, double hi, int bits, int64_t *clipped);

@@ -51,8 +51,10 @@ static void put_r(sp_buf *b, const rctx *c, const char *name, const char *n1,
     char val[48];
     const sp_tech *t = &c->v->tech;
     double r = nominal;
-    if (c->v->param) {
-        /* drift netlists: tolerance and ageing scaled by .params */
+    if (c->v->param && !t->pcm) {
+        /* drift netlists: tolerance and ageing scaled by .params (on PCM
+         * boards these params belong to the devices; the periphery keeps
+         * its drawn values) */
         double u = sp_draw(c->v->seed, name);
         double a = 1.0 + c->v->age_spread * sp_draw(c->v->seed ^ 0xA9E1A9E1ull, name);
         sp_printf(b, "%s %s %s {%.9g*(1+ptol*(%.6f))*(1+page*%.6f)}", name, n1,
@@ -71,6 +73,47 @@ static void put_r(sp_buf *b, const rctx *c, const char *name, const char *n1,
     } else {
         sp_printf(b, "%s %s %s %s\n", name, n1, n2, val);
     }
+}
+
+/* A standard normal draw for a named component (Box-Muller on two
+ * seeded uniform draws). */
+static double gauss_draw(uint64_t seed, const char *name)
+{
+    double u1 = 0.5 * (sp_draw(seed ^ 0x6A55A6A5ull, name) + 1.0);
+    double u2 = 0.5 * (sp_draw(seed ^ 0x3C3CC3C3ull, name) + 1.0);
+    if (u1 < 1e-12) u1 = 1e-12;
+    return sqrt(-2.0 * log(u1)) * cos(2.0 * SP_PI * u2);
+}
+
+static double clampd(double x, double lo, double hi)
+{
+    return x < lo ? lo : x > hi ? hi : x;
+}
+
+/* A PCM crossbar device programmed to conductance g_t (aihwkit's PCM
+ * statistical model): programming noise g_prog = g_t + scale * sigma_prog
+ * * z, then drift g(t) = g_prog (t / t0)^-nu, nu ~ N(mu_nu, sigma_nu),
+ * both functions of gn = g_t / g_max. Drawn devices are at t = t0 (right
+ * after programming); parametric ones take .param ptol (programming noise
+ * scale) and page (= ln(t / t0), t >= t0). */
+static void put_dev(sp_buf *b, const rctx *c, const char *name, const char *n1,
+                    const char *n2, double g_t)
+{
+    const sp_tech *t = &c->v->tech;
+    const double gn = clampd(g_t / t->g_max, 1e-7, 1.0);
+    const double sig = fmax(t->prog_c[0] + t->prog_c[1] * gn + t->prog_c[2] * gn * gn, 0.0);
+    const double floor_g = 1e-3 * t->g_min;
+    const double mu = clampd(t->nu_mu[0] * log(gn) + t->nu_mu[1], t->nu_mu[2], t->nu_mu[3]);
+    const double sd = clampd(t->nu_sd[0] * log(gn) + t->nu_sd[1], t->nu_sd[2], t->nu_sd[3]);
+    const double z = c->v->draw ? gauss_draw(c->v->seed, name) : 0.0;
+    const double nu = fmax(mu + sd * gauss_draw(c->v->seed ^ 0x5EED0DD5ull, name), 0.0);
+    if (c->v->param) {
+        sp_printf(b, "%s %s %s {exp(page*%.6f)/max(%.9g+ptol*(%.6g),%.4g)}\n",
+                  name, n1, n2, nu, g_t, sig * z, floor_g);
+        return;
+    }
+    double g = fmax(g_t + t->prog_scale * sig * z, floor_g);
+    sp_printf(b, "%s %s %s %.9g\n", name, n1, n2, 1.0 / g);
 }
 
 static void put_opamp(sp_buf *b, const rctx *c, const char *name,
@@ -299,7 +342,8 @@ void sp_net_layer(sp_buf *b, const sp_plan *plan, const sp_params *p,
             if (wv != 0 && g >= g_min) {
                 snprintf(nm, sizeof nm, "R_L%u_%s_c%lld%c", li, row, (long long)m, h);
                 col_node(n1, sizeof n1, L, ti, m, h);
-                put_r(b, &c, nm, src, n1, sp_series_round(1.0 / g, t->series));
+                if (t->pcm) put_dev(b, &c, nm, src, n1, g);
+                else put_r(b, &c, nm, src, n1, sp_series_round(1.0 / g, t->series));
                 placed = 1;
             }
             if (p->off_rmax) { /* the unused half(s) at the off conductance */
@@ -423,6 +467,8 @@ void sp_net_model(sp_buf *b, const sp_plan *plan, const sp_params *p,
         wrap_start(&w, b, tok);
         for (int64_t k = 0; k < L->K; k++) {
             if (l == 0) snprintf(tok, sizeof tok, "in_%lld", (long long)k);
+            else if (plan->layers[l - 1].pool)
+                snprintf(tok, sizeof tok, "p%u_%lld", l, (long long)k);
             else act_node(tok, sizeof tok, plan, l - 1, k);
             wrap_tok(&w, tok);
         }
@@ -434,6 +480,30 @@ void sp_net_model(sp_buf *b, const sp_plan *plan, const sp_params *p,
         snprintf(tok, sizeof tok, "LAYER%u", l + 1);
         wrap_tok(&w, tok);
         wrap_end(&w);
+        if (!L->pool) continue;
+        /* max-pool: a behavioural max over each window (ideal on every
+         * board; docs/spice.md) */
+        sp_printf(b, "* max-pool of layer %u: %lld x %lld windows, stride %lld "
+                     "x %lld, behavioural max sources\n", l + 1,
+                  (long long)L->p_kh, (long long)L->p_kw, (long long)L->p_sh,
+                  (long long)L->p_sw);
+        int64_t taps[256];
+        for (int64_t j = 0; j < L->P; j++) {
+            int64_t nt = L->p_kh * L->p_kw <= 256 ? sp_pool_taps(L, j, taps) : 0;
+            snprintf(tok, sizeof tok, "B_P%u_%lld p%u_%lld 0 V =", l + 1,
+                     (long long)j, l + 1, (long long)j);
+            wrap_start(&w, b, tok);
+            for (int64_t t = 0; t + 1 < nt; t++) wrap_tok(&w, "max(");
+            for (int64_t t = 0; t < nt; t++) {
+                char vn[64];
+                act_node(vn, sizeof vn, plan, l, taps[t]);
+                snprintf(tok, sizeof tok, "%sV(%s)%s", t > 0 ? ", " : "", vn,
+                         t > 0 ? ")" : "");
+                wrap_tok(&w, tok);
+            }
+            if (nt == 0) wrap_tok(&w, "0");
+            wrap_end(&w);
+        }
     }
     sp_puts(b, ".ends MODEL\n");
 }
@@ -560,4 +630,50 @@ void sp_net_harness(sp_buf *b, const sp_plan *plan, const sp_params *p,
             }
     wrap_end(&w);
     sp_puts(b, "quit 0\n.endc\n.end\n");
+}
+
+/* ---- supply currents (power) -------------------------------------------- */
+static void lower_str(char *s)
+{
+    for (; *s; s++)
+        if (*s >= 'A' && *s <= 'Z') *s = (char)(*s - 'A' + 'a');
+}
+
+int64_t sp_net_supply_vecs(sp_buf *b, const sp_plan *plan, const sp_tech *t)
+{
+    const char *e = t->opamp_macro ? "e_o" : "e_1";
+    char tg[32], tok[160];
+    int64_t n = 0;
+    for (uint32_t l = 0; l < plan->n_layers; l++) {
+        const sp_layer *L = &plan->layers[l];
+        const unsigned li = l + 1;
+        const int64_t tiles_used = L->geom.tiles_r; /* = ceil((K+1)/rows) */
+        for (int64_t m = 0; m < L->M; m++) {
+            for (int64_t ti = 0; ti < tiles_used; ti++)
+                for (int hh = 0; hh < 2; hh++) {
+                    tile_tag(tg, sizeof tg, L, ti);
+                    snprintf(tok, sizeof tok, " i(e.x_model.x_l%u.x_l%u_tia%s_c%lld%c.%s)",
+                             li, li, tg, (long long)m, hh ? 'n' : 'p', e);
+                    lower_str(tok);
+                    sp_puts(b, tok);
+                    n++;
+                }
+            snprintf(tok, sizeof tok, " i(e.x_model.x_l%u.x_l%u_dif_c%lld.%s)", li,
+                     li, (long long)m, e);
+            lower_str(tok);
+            sp_puts(b, tok);
+            n++;
+            if (L->relu_node == SP_NONE) continue;
+            if (t->relu_diode)
+                snprintf(tok, sizeof tok, " i(e.x_model.x_l%u.x_l%u_relu_c%lld.%s)",
+                         li, li, (long long)m, e);
+            else
+                snprintf(tok, sizeof tok, " i(b.x_model.x_l%u.b_l%u_relu_c%lld)", li,
+                         li, (long long)m);
+            lower_str(tok);
+            sp_puts(b, tok);
+            n++;
+        }
+    }
+    return n;
 }

@@ -248,7 +248,7 @@ void sp_tech_ideal(sp_tech *t)
 int sp_tech_is_ideal(const sp_tech *t)
 {
     return t->series == SP_SERIES_EXACT && t->tol == 0 && !t->opamp_macro &&
-           !t->relu_diode && t->tcr_ppm == 0;
+           !t->relu_diode && t->tcr_ppm == 0 && !t->pcm;
 }
 
 static int load_tech(const src *s, sp_tech *t)
@@ -297,6 +297,43 @@ static int load_tech(const src *s, sp_tech *t)
         (rc = num(s, "relu", "diode_cjo", t->d_cjo, 0, 1e-6, &t->d_cjo)) ||
         (rc = num(s, "relu", "diode_tt", t->d_tt, 0, 1e-3, &t->d_tt)))
         return rc;
+    static const char *const devs[] = {"resistor", "pcm", NULL};
+    if ((rc = choice(s, "device", "technology", 0, devs, &t->pcm))) return rc;
+    if (t->pcm) {
+        /* every value of the model must be given: no silent defaults */
+        static const char *const need[] = {
+            "g_max", "g_min", "prog_c0", "prog_c1", "prog_c2", "prog_scale",
+            "nu_mu_a", "nu_mu_b", "nu_mu_min", "nu_mu_max", "nu_sd_a",
+            "nu_sd_b", "nu_sd_min", "nu_sd_max", "t0_s", NULL};
+        char from[160];
+        for (int k = 0; need[k]; k++)
+            if (!get(s, "device", need[k], from, sizeof from))
+                return bad(s, "[device] %s is required with technology = pcm "
+                              "(docs/spice.md, \"Memristive devices\")", need[k]);
+        if ((rc = num(s, "device", "g_max", 0, 1e-12, 1, &t->g_max)) ||
+            (rc = num(s, "device", "g_min", 0, 1e-15, 1, &t->g_min)) ||
+            (rc = num(s, "device", "prog_c0", 0, -1, 1, &t->prog_c[0])) ||
+            (rc = num(s, "device", "prog_c1", 0, -1, 1, &t->prog_c[1])) ||
+            (rc = num(s, "device", "prog_c2", 0, -1, 1, &t->prog_c[2])) ||
+            (rc = num(s, "device", "prog_scale", 1, 0, 10, &t->prog_scale)) ||
+            (rc = num(s, "device", "nu_mu_a", 0, -1, 1, &t->nu_mu[0])) ||
+            (rc = num(s, "device", "nu_mu_b", 0, -1, 1, &t->nu_mu[1])) ||
+            (rc = num(s, "device", "nu_mu_min", 0, 0, 1, &t->nu_mu[2])) ||
+            (rc = num(s, "device", "nu_mu_max", 0, 0, 1, &t->nu_mu[3])) ||
+            (rc = num(s, "device", "nu_sd_a", 0, -1, 1, &t->nu_sd[0])) ||
+            (rc = num(s, "device", "nu_sd_b", 0, -1, 1, &t->nu_sd[1])) ||
+            (rc = num(s, "device", "nu_sd_min", 0, 0, 1, &t->nu_sd[2])) ||
+            (rc = num(s, "device", "nu_sd_max", 0, 0, 1, &t->nu_sd[3])) ||
+            (rc = num(s, "device", "t0_s", 20, 1e-6, 1e9, &t->t0_s)))
+            return rc;
+        if (t->g_min >= t->g_max)
+            return bad(s, "[device] g_min = %g S must be below g_max = %g S",
+                       t->g_min, t->g_max);
+        /* the crossbar range: the largest weight at g_max, weights below
+         * g_min left open */
+        t->r_min = 1.0 / t->g_max;
+        t->r_max = 1.0 / t->g_min;
+    }
     return CRUCIBLE_OK;
 }
 
@@ -344,7 +381,8 @@ int sp_params_load(const crucible_board *board, const crucible_kv_doc *cfg,
         (rc = num(&s, "ageing", "exponent", 0.5, 0.01, 1, &p->age_exp)) ||
         (rc = num(&s, "ageing", "spread", 0.5, 0, 1, &p->age_spread)) ||
         (rc = integer(&s, "drift", "samples", 20, 0, 100000, &p->drift_samples)) ||
-        (rc = integer(&s, "drift", "seeds", 3, 1, 64, &p->drift_seeds)))
+        (rc = integer(&s, "drift", "seeds", 3, 1, 64, &p->drift_seeds)) ||
+        (rc = num(&s, "drift", "budget_s", 60, 0, 1e6, &p->drift_budget_s)))
         return rc;
     if (p->xbar_cols % 2)
         return bad(&s, "[crossbar] cols = %d must be even (each output uses a "

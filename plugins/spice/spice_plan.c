@@ -129,6 +129,20 @@ static uint32_t forward_to_layer(const crucible_graph_view *g, int32_t t)
     return SP_NONE;
 }
 
+/* Element i of an ints attribute, or dflt. */
+static int64_t attr_at(const crucible_node_view *n, const char *name,
+                       uint32_t i, int64_t dflt)
+{
+    const crucible_attr_view *a = crucible_node_attr(n, name);
+    if (!a || a->type != CRUCIBLE_ATTR_INTS || i >= a->count) return dflt;
+    return a->ints[i];
+}
+
+static int is_layer_op(int32_t op)
+{
+    return op == CRUCIBLE_OP_DENSE || op == CRUCIBLE_OP_CONV2D;
+}
+
 void sp_geometry(int64_t K, int64_t M, const sp_params *p, sp_geom *gm)
 {
     gm->rows = K + 1;
@@ -145,8 +159,41 @@ void sp_geometry(int64_t K, int64_t M, const sp_params *p, sp_geom *gm)
  * macro-model op-amps and diode rectifiers. */
 double sp_sim_seconds(double resistors, double opamps, int macro)
 {
-    (void)opamps;
-    return (macro ? 1.6e-7 : 4e-8) * pow(resistors + 1.0, 1.35) + 2e-5;
+    /* fitted on the 2-core build machine: the resistor term for wide dense
+     * layers, the op-amp term for unrolled convolutions (thousands of
+     * column amplifiers: the digits CNN's 2,846 op-amps and 23.8k
+     * resistors took ~0.1 s per sample ideal, ~2.4 s with macro-models) */
+    double r = (macro ? 1.6e-7 : 4e-8) * pow(resistors + 1.0, 1.35);
+    double o = (macro ? 6e-8 : 2e-9) * pow(opamps + 1.0, 2.2);
+    return fmax(r, o) + 2e-5;
+}
+
+/* The crossbar size limit (limits.max_devices), with the numbers. */
+static int too_large(const sp_params *p, const char *what, int64_t K,
+                     int64_t M, char *why, size_t why_len)
+{
+    sp_geom gm;
+    sp_geometry(K, M, p, &gm);
+    if (gm.crosspoints > p->max_devices && !p->force) {
+            double nz = (double)K * (double)M;
+            double est = sp_sim_seconds(nz, 2.0 * (double)M * (double)gm.tiles_r +
+                                             2.0 * (double)M,
+                                     p->tech.opamp_macro);
+            char cp[32], lim[32];
+            sp_fmt_count(cp, sizeof cp, gm.crosspoints);
+            sp_fmt_count(lim, sizeof lim, p->max_devices);
+            return refuse(why, why_len, CRUCIBLE_E_LIMIT,
+                          "layer too large to simulate: %s %lld -> %lld "
+                          "needs %s crossbar devices (%lld x %lld, %lld x "
+                          "%lld tiles of %d x %d), limit %s "
+                          "(limits.max_devices); ngspice ~%.2g s per sample; "
+                          "set limits.force = true to simulate anyway",
+                          what, (long long)K, (long long)M, cp, (long long)gm.rows,
+                          (long long)gm.cols, (long long)gm.tiles_r,
+                          (long long)gm.tiles_c, p->xbar_rows, p->xbar_cols,
+                          lim, est);
+        }
+        return CRUCIBLE_OK;
 }
 
 int sp_check_node(const crucible_graph_view *g, uint32_t ni,
@@ -159,18 +206,14 @@ int sp_check_node(const crucible_graph_view *g, uint32_t ni,
 
     switch (n->op) {
     case CRUCIBLE_OP_DENSE: case CRUCIBLE_OP_RELU: case CRUCIBLE_OP_RESHAPE:
-    case CRUCIBLE_OP_ADD: case CRUCIBLE_OP_SOFTMAX:
+    case CRUCIBLE_OP_ADD: case CRUCIBLE_OP_SOFTMAX: case CRUCIBLE_OP_CONV2D:
+    case CRUCIBLE_OP_MAX_POOL2D:
         break;
-    case CRUCIBLE_OP_CONV2D:
-        return NO("op conv2d is not supported by spice yet (convolutions "
-                  "need im2col unrolling onto crossbars, planned); spice "
-                  "maps dense, relu, reshape, add of a constant, and a "
-                  "final softmax");
     default:
         return NO("op %s is not supported by spice (analog circuits exist "
-                  "for dense, relu, reshape and add of a constant; softmax "
-                  "only as the last op, computed digitally after the ADC)",
-                  opn);
+                  "for dense, conv2d, relu, max_pool2d, reshape and add of a "
+                  "constant; softmax only as the last op, computed digitally "
+                  "after the ADC)", opn);
     }
     if (g->n_inputs != 1 || g->n_outputs != 1)
         return NO("the graph has %u inputs and %u outputs; spice maps a "
@@ -255,27 +298,55 @@ int sp_check_node(const crucible_graph_view *g, uint32_t ni,
                       "(batch 1)", o->name, (unsigned long long)on, (long long)M);
         if (b && crucible_tensor_numel(b) != (uint64_t)M)
             return NO("dense bias %s must have %lld elements", b->name, (long long)M);
-        sp_geom gm;
-        sp_geometry(K, M, p, &gm);
-        if (gm.crosspoints > p->max_devices && !p->force) {
-            double nz = (double)K * (double)M;
-            double est = sp_sim_seconds(nz, 2.0 * (double)M * (double)gm.tiles_r +
-                                             2.0 * (double)M,
-                                     p->tech.opamp_macro);
-            char cp[32], lim[32];
-            sp_fmt_count(cp, sizeof cp, gm.crosspoints);
-            sp_fmt_count(lim, sizeof lim, p->max_devices);
-            return refuse(why, why_len, CRUCIBLE_E_LIMIT,
-                          "layer too large to simulate: dense %lld -> %lld "
-                          "needs %s crossbar devices (%lld x %lld, %lld x "
-                          "%lld tiles of %d x %d), limit %s "
-                          "(limits.max_devices); ngspice ~%.2g s per sample; "
-                          "set limits.force = true to simulate anyway",
-                          (long long)K, (long long)M, cp, (long long)gm.rows,
-                          (long long)gm.cols, (long long)gm.tiles_r,
-                          (long long)gm.tiles_c, p->xbar_rows, p->xbar_cols,
-                          lim, est);
+        return too_large(p, "dense", K, M, why, why_len);
+    }
+    case CRUCIBLE_OP_CONV2D: {
+        const crucible_tensor_view *w =
+            n->n_inputs > 1 ? crucible_graph_tensor(g, n->inputs[1]) : NULL;
+        const crucible_tensor_view *b =
+            n->n_inputs > 2 && n->inputs[2] >= 0 ? crucible_graph_tensor(g, n->inputs[2]) : NULL;
+        if (n->n_inputs < 2 || n->n_inputs > 3 || !w)
+            return NO("conv2d needs inputs (x, w[, b])");
+        if (!is_const(w) || w->rank != 4)
+            return NO("conv2d weight %s must be a constant [O, C, kh, kw] "
+                      "(weights are resistors)", w->name);
+        if (b && !is_const(b))
+            return NO("conv2d bias %s must be a constant", b->name);
+        if (crucible_node_attr_int(n, "group", 1) != 1)
+            return NO("grouped convolution (group %lld) is not mapped; spice "
+                      "unrolls group-1 convolutions onto crossbars",
+                      (long long)crucible_node_attr_int(n, "group", 1));
+        if (x->rank != 4 || x->dims[0] != 1 || o->rank != 4 || o->dims[0] != 1)
+            return NO("conv2d needs NCHW tensors of batch 1");
+        if (x->dims[1] != w->dims[1] || o->dims[1] != w->dims[0])
+            return NO("conv2d channels do not match the weight %s", w->name);
+        if (b && crucible_tensor_numel(b) != (uint64_t)w->dims[0])
+            return NO("conv2d bias %s must have %lld elements", b->name,
+                      (long long)w->dims[0]);
+        return too_large(p, "conv2d (unrolled)", (int64_t)xn, (int64_t)on, why,
+                         why_len);
+    }
+    case CRUCIBLE_OP_MAX_POOL2D: {
+        if (n->n_inputs != 1) return NO("max_pool2d needs one input");
+        if (x->rank != 4 || x->dims[0] != 1 || o->rank != 4 || o->dims[0] != 1 ||
+            o->dims[1] != x->dims[1])
+            return NO("max_pool2d needs NCHW tensors of batch 1");
+        if (!crucible_node_attr(n, "kernel"))
+            return NO("max_pool2d needs its kernel attribute");
+        uint32_t pn = back_to_layer(g, di);
+        if (pn == SP_NONE || (!is_layer_op(g->nodes[pn]->op) &&
+                              g->nodes[pn]->op != CRUCIBLE_OP_RELU))
+            return NO("max_pool2d must follow a dense/conv2d layer or its "
+                      "relu (a behavioural max over that layer's outputs)");
+        if (g->nodes[pn]->op == CRUCIBLE_OP_RELU) {
+            uint32_t pp = back_to_layer(g, g->nodes[pn]->inputs[0]);
+            if (pp == SP_NONE || !is_layer_op(g->nodes[pp]->op))
+                return NO("max_pool2d must follow a dense/conv2d layer or its relu");
         }
+        uint32_t fn = forward_to_layer(g, n->outputs[0]);
+        if (fn == SP_NONE || !is_layer_op(g->nodes[fn]->op))
+            return NO("max_pool2d must be followed by a dense or conv2d layer "
+                      "(the pooled values feed the next crossbar)");
         return CRUCIBLE_OK;
     }
     case CRUCIBLE_OP_RELU: {
@@ -284,9 +355,9 @@ int sp_check_node(const crucible_graph_view *g, uint32_t ni,
         if (pn == SP_NONE)
             return NO("relu on the graph input: the rectifier sits on a "
                       "dense layer's output");
-        if (g->nodes[pn]->op != CRUCIBLE_OP_DENSE)
-            return NO("relu follows %s %s, not a dense layer: the rectifier "
-                      "sits on a dense layer's output stage",
+        if (!is_layer_op(g->nodes[pn]->op))
+            return NO("relu follows %s %s, not a dense or conv2d layer: the "
+                      "rectifier sits on a layer's output stage",
                       g->nodes[pn]->op_name, g->nodes[pn]->name);
         return CRUCIBLE_OK;
     }
@@ -302,10 +373,10 @@ int sp_check_node(const crucible_graph_view *g, uint32_t ni,
                       "match %s elementwise (%llu)", c->name,
                       (unsigned long long)cn, x->name, (unsigned long long)xn);
         uint32_t pn = back_to_layer(g, di);
-        if (pn != SP_NONE && g->nodes[pn]->op == CRUCIBLE_OP_DENSE)
+        if (pn != SP_NONE && is_layer_op(g->nodes[pn]->op))
             return CRUCIBLE_OK; /* folded into that layer's bias */
         uint32_t fn = forward_to_layer(g, n->outputs[0]);
-        if (fn != SP_NONE && g->nodes[fn]->op == CRUCIBLE_OP_DENSE)
+        if (fn != SP_NONE && is_layer_op(g->nodes[fn]->op))
             return CRUCIBLE_OK; /* folded into the next layer's bias */
         return NO("add of a constant must be next to a dense layer (it is "
                   "folded into a bias row); here no dense layer follows or "
@@ -343,9 +414,11 @@ int sp_check_node(const crucible_graph_view *g, uint32_t ni,
 void sp_plan_free(sp_plan *plan)
 {
     if (!plan || !plan->host) return;
-    for (uint32_t l = 0; l < plan->n_layers; l++)
-        sp_free(plan->host, plan->layers[l].bias, (size_t)plan->layers[l].M,
-                sizeof(double));
+    for (uint32_t l = 0; l < plan->n_layers; l++) {
+        sp_layer *L = &plan->layers[l];
+        sp_free(plan->host, L->bias, (size_t)L->M, sizeof(double));
+        sp_free(plan->host, L->W_own, (size_t)(L->M * L->K), sizeof(float));
+    }
     sp_free(plan->host, plan->layers, plan->n_layers, sizeof(sp_layer));
     memset(plan, 0, sizeof *plan);
 }
@@ -356,6 +429,39 @@ size_t sp_plan_scratch(const sp_plan *plan)
     for (uint32_t l = 0; l < plan->n_layers; l++)
         if (plan->layers[l].M > w) w = plan->layers[l].M;
     return 2 * (size_t)w;
+}
+
+/* Max-pool of layer L's outputs y (M values viewed as [c_out, h_out,
+ * w_out]) into out (P values); taps outside the input are skipped. */
+static void pool_apply(const sp_layer *L, const double *y, double *out)
+{
+    for (int64_t c = 0; c < L->c_out; c++)
+        for (int64_t oy = 0; oy < L->p_oh; oy++)
+            for (int64_t ox = 0; ox < L->p_ow; ox++) {
+                double best = -INFINITY;
+                for (int64_t ky = 0; ky < L->p_kh; ky++)
+                    for (int64_t kx = 0; kx < L->p_kw; kx++) {
+                        int64_t iy = oy * L->p_sh - L->p_top + ky * L->p_dh;
+                        int64_t ix = ox * L->p_sw - L->p_left + kx * L->p_dw;
+                        if (iy < 0 || iy >= L->h_out || ix < 0 || ix >= L->w_out) continue;
+                        best = fmax(best, y[(c * L->h_out + iy) * L->w_out + ix]);
+                    }
+                out[(c * L->p_oh + oy) * L->p_ow + ox] = best;
+            }
+}
+
+int64_t sp_pool_taps(const sp_layer *L, int64_t j, int64_t *taps)
+{
+    int64_t c = j / (L->p_oh * L->p_ow), r = j % (L->p_oh * L->p_ow);
+    int64_t oy = r / L->p_ow, ox = r % L->p_ow, n = 0;
+    for (int64_t ky = 0; ky < L->p_kh; ky++)
+        for (int64_t kx = 0; kx < L->p_kw; kx++) {
+            int64_t iy = oy * L->p_sh - L->p_top + ky * L->p_dh;
+            int64_t ix = ox * L->p_sw - L->p_left + kx * L->p_dw;
+            if (iy < 0 || iy >= L->h_out || ix < 0 || ix >= L->w_out) continue;
+            taps[n++] = (c * L->h_out + iy) * L->w_out + ix;
+        }
+    return n;
 }
 
 void sp_plan_forward(const sp_plan *plan, const sp_params *p,
@@ -392,12 +498,16 @@ void sp_plan_forward(const sp_plan *plan, const sp_params *p,
             if (ymax && fabs(acc) > ymax[l]) ymax[l] = fabs(acc);
             y[m] = L->relu_node != SP_NONE && acc < 0 ? 0.0 : acc;
         }
-        double *t = a;
-        a = y;
-        y = t;
+        if (L->pool) {
+            pool_apply(L, y, a); /* the pooled values are the next input */
+        } else {
+            double *t = a;
+            a = y;
+            y = t;
+        }
     }
     const sp_layer *last = &plan->layers[plan->n_layers - 1];
-    for (int64_t m = 0; m < last->M; m++) out[m] = a[m];
+    for (int64_t m = 0; m < last->P; m++) out[m] = a[m];
 }
 
 /* Interval bounds of every layer's pre-activation and TIA partial sums
@@ -456,7 +566,12 @@ static int plan_bounds(sp_plan *plan, const sp_params *p)
         L->w_max = wmax;
         L->b_max = bmax;
         L->y_cal = L->t_cal = -1;
-        for (int64_t m = 0; m < L->M; m++) lo[m] = nlo[m], hi[m] = nhi[m];
+        if (L->pool) {
+            pool_apply(L, nlo, lo);
+            pool_apply(L, nhi, hi);
+        } else {
+            for (int64_t m = 0; m < L->M; m++) lo[m] = nlo[m], hi[m] = nhi[m];
+        }
     }
     sp_free(h, lo, w, sizeof(double));
     sp_free(h, hi, w, sizeof(double));
@@ -640,10 +755,11 @@ int sp_plan_build(const crucible_host *h, const crucible_graph_view *g,
                       "single-input, single-output chain");
     uint32_t n_dense = 0;
     for (uint32_t i = 0; i < g->n_nodes; i++)
-        if (g->nodes[i]->op == CRUCIBLE_OP_DENSE) n_dense++;
+        if (is_layer_op(g->nodes[i]->op)) n_dense++;
     if (!n_dense)
         return refuse(why, why_len, CRUCIBLE_E_UNSUPPORTED, "the graph has "
-                      "no dense layer: there is nothing to map to a crossbar");
+                      "no dense or conv2d layer: there is nothing to map to a "
+                      "crossbar");
     plan->layers = sp_calloc(h, n_dense, sizeof(sp_layer));
     if (!plan->layers) return CRUCIBLE_E_NOMEM;
 
@@ -696,6 +812,8 @@ int sp_plan_build(const crucible_host *h, const crucible_graph_view *g,
             L->M = w->dims[0];
             L->K = w->dims[1];
             L->W = w->data;
+            L->P = L->M;
+            L->c_out = L->M, L->h_out = 1, L->w_out = 1;
             L->bias = sp_calloc(h, (size_t)L->M, sizeof(double));
             if (!L->bias) {
                 rc = CRUCIBLE_E_NOMEM;
@@ -712,6 +830,79 @@ int sp_plan_build(const crucible_host *h, const crucible_graph_view *g,
             sp_free(h, pre, (size_t)pre_n, sizeof(double));
             pre = NULL;
             after_dense = 1;
+        } else if (n->op == CRUCIBLE_OP_CONV2D) {
+            /* unrolled: one crossbar column pair per output position */
+            sp_layer *L = &plan->layers[plan->n_layers++];
+            const crucible_tensor_view *x = crucible_graph_tensor(g, n->inputs[0]);
+            const crucible_tensor_view *w = crucible_graph_tensor(g, n->inputs[1]);
+            const crucible_tensor_view *o = crucible_graph_tensor(g, out);
+            const crucible_tensor_view *b = n->n_inputs > 2 && n->inputs[2] >= 0
+                                                ? crucible_graph_tensor(g, n->inputs[2]) : NULL;
+            L->node = ci;
+            L->name = n->name;
+            L->relu_node = SP_NONE;
+            L->conv = 1;
+            L->c_in = x->dims[1], L->h_in = x->dims[2], L->w_in = x->dims[3];
+            L->c_out = o->dims[1], L->h_out = o->dims[2], L->w_out = o->dims[3];
+            L->kh = w->dims[2], L->kw = w->dims[3];
+            L->K = L->c_in * L->h_in * L->w_in;
+            L->M = L->c_out * L->h_out * L->w_out;
+            L->P = L->M;
+            const int64_t sh = attr_at(n, "strides", 0, 1), sw = attr_at(n, "strides", 1, 1);
+            const int64_t top = attr_at(n, "pads", 0, 0), left = attr_at(n, "pads", 1, 0);
+            const int64_t dh = attr_at(n, "dilations", 0, 1), dw = attr_at(n, "dilations", 1, 1);
+            L->W_own = sp_calloc(h, (size_t)(L->M * L->K), sizeof(float));
+            L->bias = sp_calloc(h, (size_t)L->M, sizeof(double));
+            if (!L->W_own || !L->bias) {
+                rc = CRUCIBLE_E_NOMEM;
+                break;
+            }
+            const float *wd = w->data;
+            for (int64_t co = 0; co < L->c_out; co++)
+                for (int64_t oy = 0; oy < L->h_out; oy++)
+                    for (int64_t ox = 0; ox < L->w_out; ox++) {
+                        const int64_t m = (co * L->h_out + oy) * L->w_out + ox;
+                        for (int64_t ic = 0; ic < L->c_in; ic++)
+                            for (int64_t ky = 0; ky < L->kh; ky++)
+                                for (int64_t kx = 0; kx < L->kw; kx++) {
+                                    int64_t iy = oy * sh - top + ky * dh;
+                                    int64_t ix = ox * sw - left + kx * dw;
+                                    if (iy < 0 || iy >= L->h_in || ix < 0 || ix >= L->w_in)
+                                        continue;
+                                    L->W_own[m * L->K + (ic * L->h_in + iy) * L->w_in + ix] =
+                                        wd[((co * L->c_in + ic) * L->kh + ky) * L->kw + kx];
+                                }
+                        L->bias[m] = b ? (double)((const float *)b->data)[co] : 0.0;
+                    }
+            L->W = L->W_own;
+            sp_geometry(L->K, L->M, p, &L->geom);
+            if (pre)
+                for (int64_t m = 0; m < L->M; m++)
+                    for (int64_t k = 0; k < L->K; k++)
+                        L->bias[m] += (double)L->W[m * L->K + k] * pre[k];
+            sp_free(h, pre, (size_t)pre_n, sizeof(double));
+            pre = NULL;
+            after_dense = 1;
+        } else if (n->op == CRUCIBLE_OP_MAX_POOL2D) {
+            sp_layer *L = &plan->layers[plan->n_layers - 1];
+            const crucible_tensor_view *x = crucible_graph_tensor(g, n->inputs[0]);
+            const crucible_tensor_view *o = crucible_graph_tensor(g, out);
+            if (L->pool || x->dims[1] * x->dims[2] * x->dims[3] != L->M) {
+                rc = refuse(why, why_len, CRUCIBLE_E_UNSUPPORTED, "node %s: "
+                            "max_pool2d must pool the %lld outputs of layer %s "
+                            "(one pooling per layer)", n->name, (long long)L->M,
+                            L->name);
+                break;
+            }
+            L->pool = 1;
+            L->c_out = x->dims[1], L->h_out = x->dims[2], L->w_out = x->dims[3];
+            L->p_kh = attr_at(n, "kernel", 0, 1), L->p_kw = attr_at(n, "kernel", 1, 1);
+            L->p_sh = attr_at(n, "strides", 0, 1), L->p_sw = attr_at(n, "strides", 1, 1);
+            L->p_dh = attr_at(n, "dilations", 0, 1), L->p_dw = attr_at(n, "dilations", 1, 1);
+            L->p_top = attr_at(n, "pads", 0, 0), L->p_left = attr_at(n, "pads", 1, 0);
+            L->p_oh = o->dims[2], L->p_ow = o->dims[3];
+            L->P = L->c_out * L->p_oh * L->p_ow;
+            after_dense = 0;
         } else if (n->op == CRUCIBLE_OP_RELU) {
             plan->layers[plan->n_layers - 1].relu_node = ci;
             plan->layers[plan->n_layers - 1].relu_name = n->name;
@@ -734,12 +925,12 @@ int sp_plan_build(const crucible_host *h, const crucible_graph_view *g,
         return rc;
     }
     for (uint32_t l = 1; l < plan->n_layers; l++)
-        if (plan->layers[l].K != plan->layers[l - 1].M) {
+        if (plan->layers[l].K != plan->layers[l - 1].P) {
             sp_plan_free(plan);
             return refuse(why, why_len, CRUCIBLE_E_UNSUPPORTED, "layer %s has "
                           "K = %lld inputs after a layer of %lld outputs",
                           plan->layers[l].name, (long long)plan->layers[l].K,
-                          (long long)plan->layers[l - 1].M);
+                          (long long)plan->layers[l - 1].P);
         }
     if (plan->layers[0].K != plan->n_in) {
         sp_plan_free(plan);
@@ -820,6 +1011,7 @@ void sp_realise(const sp_plan *plan, const sp_params *p, const sp_tech *t,
         if (p->off_rmax) devices = (int64_t)L->geom.crosspoints;
         const int relu = L->relu_node != SP_NONE;
         c->resistors = devices + L->M * (4 * L->geom.tiles_r + 2);
+        c->devices = t->pcm ? devices : 0;
         c->opamps = 2 * L->M * L->geom.tiles_r + L->M;
         if (relu && t->relu_diode) {
             c->resistors += 2 * L->M;
